@@ -1,0 +1,22 @@
+import os
+import pytest
+from brain2image.core import shared_data_dir
+
+os.environ.setdefault('MPLBACKEND', 'Agg')
+
+@pytest.fixture(scope='session')
+def shared_data():
+    "The real EEG beside the project (../shared/data); skips the test where it is absent."
+    root = shared_data_dir()
+    if root is None:
+        pytest.skip('../shared/data not found (set BRAIN2IMAGE_SHARED_DATA): real-data test skipped')
+    return root
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long test; runs when BRAIN2IMAGE_SLOW=1 (tools/test.sh and CI set it)')
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get('BRAIN2IMAGE_SLOW') == '1': return
+    skip = pytest.mark.skip(reason='slow: set BRAIN2IMAGE_SLOW=1 to run')
+    for it in items:
+        if 'slow' in it.keywords: it.add_marker(skip)

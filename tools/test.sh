@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run): installs what the tests need, then checks that
+#   1. brain2image/ is exactly what nbs/ exports,   2. notebooks are committed clean and light,
+#   3. README.md is current with nbs/index.ipynb,   4. every notebook runs (slow cells included),
+#   5. pytest passes on the package as a user imports it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MPLBACKEND=Agg PYTHONHASHSEED=0
+step() { printf '\n=== %s\n' "$*"; }
+
+step "install (pip install -e .[dev])"
+python -m pip install -q --disable-pip-version-check -e ".[dev]"
+
+step "nbdev_export leaves brain2image/ unchanged"
+python tools/check_tree.py export
+
+step "notebooks are clean (nbdev_clean) and light"
+python tools/check_tree.py clean
+
+step "README.md is current with nbs/index.ipynb"
+python tools/check_tree.py readme
+
+step "nbdev_test (all notebooks, slow cells included)"
+nbdev_test --flags "${NBDEV_TEST_FLAGS:-slow}" --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
+
+step "pytest"
+BRAIN2IMAGE_SLOW="${BRAIN2IMAGE_SLOW:-1}" python -m pytest -q -p no:cacheprovider tests "$@"
