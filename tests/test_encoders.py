@@ -1,0 +1,30 @@
+import pytest, torch
+from brain2image.encoders import make_encoder, ENCODERS, count_parameters
+
+@pytest.mark.parametrize('name', ['lstm', 'transformer', 'conv'])
+@pytest.mark.parametrize('C,T,K', [(128, 440, 40), (4, 230, 2), (17, 100, 1654)])
+def test_contract(name, C, T, K):
+    enc = make_encoder(name, C, T, K, feature_dim=64).eval()
+    x = torch.randn(3, C, T)
+    f = enc(x)
+    assert f.shape == (3, 64) and torch.isfinite(f).all()
+    assert enc.classify(x).shape == (3, K)
+    twin = make_encoder(**enc.config).eval(); twin.load_state_dict(enc.state_dict())
+    assert torch.allclose(twin(x), f)
+    with pytest.raises(ValueError, match=f'{C} channels'): enc(torch.randn(3, C + 1, T))
+
+def test_paper_lstm_defaults():
+    enc = make_encoder('lstm', 128, 440, 40)
+    assert enc.lstm.hidden_size == 128 and enc.lstm.num_layers == 1 and enc.lstm.input_size == 128
+    assert (enc.proj.in_features, enc.proj.out_features) == (128, 128) and isinstance(enc.act, torch.nn.ReLU)
+    assert (enc.head.in_features, enc.head.out_features) == (128, 40)
+
+def test_transformer_pooling_and_errors():
+    for p in ['mean', 'cls', 'causal']: assert make_encoder('transformer', 8, 50, 3, pooling=p)(torch.randn(2, 8, 50)).shape == (2, 128)
+    with pytest.raises(ValueError, match='pooling'): make_encoder('transformer', 8, 50, 3, pooling='max')
+    with pytest.raises(ValueError, match='n_chans'): make_encoder('conv', 0, 50, 3)
+    with pytest.raises(ValueError, match='too short'): make_encoder('conv', 8, 10, 3)
+
+def test_no_hard_coded_device():
+    enc = make_encoder('conv', 8, 64, 3).to(torch.device('meta'))
+    assert all(p.device.type == 'meta' for p in enc.parameters())

@@ -1,0 +1,103 @@
+import json, os, pickle, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np, pytest, torch
+from brain2image.core import DataFormatError
+from brain2image.data import load_dataset
+from brain2image.encoders import make_encoder
+from brain2image.synthetic import make_synthetic
+from brain2image.training import (TrainConfig, train_encoder, encode, load_encoder, save_encoder, load_checkpoint,
+                                  make_objective, train_image_encoder, image_embeddings)
+
+@pytest.fixture(scope='module')
+def tiny():
+    ds = make_synthetic('tiny', progress=False)
+    ds.eeg = (ds.eeg - ds.eeg.mean((0, 2), keepdims=True)) / ds.eeg.std((0, 2), keepdims=True)
+    return ds
+
+def _train(ds, cfg, out=None, seed=0, name='lstm', **kw):
+    torch.manual_seed(seed)
+    enc = make_encoder(name, ds.n_chans, ds.n_times, ds.n_classes, **kw)
+    return enc, train_encoder(enc, ds, cfg, out=out, progress=False)
+
+def test_deterministic(tiny):
+    cfg = TrainConfig(epochs=2, batch_size=32, patience=0)
+    a, ra = _train(tiny, cfg); b, rb = _train(tiny, cfg)
+    for k, v in a.state_dict().items(): assert torch.equal(v, b.state_dict()[k]), k
+
+def test_learns_and_stops_early(tiny):
+    enc, r = _train(tiny, TrainConfig(epochs=40, batch_size=32, patience=4), name='transformer')
+    assert r['best_score'] > 1.5 * (1 / tiny.n_classes), r['history'][-1]     # chance 0.25; LDA reaches ~0.55 on tiny
+    assert r['stopped_early'] and len(r['history']) < 40
+    assert r['history'][r['best_epoch']]['val_acc'] == r['best_score']
+
+def test_resume_matches_uninterrupted(tiny, tmp_path):
+    cfg = TrainConfig(epochs=5, batch_size=32, patience=0, objective='supcon')
+    full, rf = _train(tiny, cfg, out=tmp_path / 'a', name='transformer', dropout=0.1)
+    torch.manual_seed(0)
+    enc = make_encoder('transformer', tiny.n_chans, tiny.n_times, tiny.n_classes, dropout=0.1)
+    r1 = train_encoder(enc, tiny, cfg, out=tmp_path / 'b', progress=False, max_epochs_this_call=2)
+    assert not r1['finished'] and not (tmp_path / 'b' / 'encoder.pt').exists()
+    torch.manual_seed(99)   # a new process: other global RNG, other init - the checkpoint must restore everything
+    enc2 = make_encoder('transformer', tiny.n_chans, tiny.n_times, tiny.n_classes, dropout=0.1)
+    r2 = train_encoder(enc2, tiny, cfg, out=tmp_path / 'b', progress=False)
+    assert r2['finished'] and [h['val_loss'] for h in r2['history']] == [h['val_loss'] for h in rf['history']]
+    for k, v in full.state_dict().items(): assert torch.equal(v, enc2.state_dict()[k]), k
+
+def test_resume_refuses_other_model(tiny, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32, patience=0)
+    _train(tiny, TrainConfig(epochs=1, batch_size=32), out=tmp_path)
+    enc = make_encoder('lstm', tiny.n_chans, tiny.n_times, tiny.n_classes, hidden_size=16)
+    with pytest.raises(DataFormatError, match='encoder_config'): train_encoder(enc, tiny, cfg, out=tmp_path, progress=False)
+
+@pytest.mark.parametrize('objective', ['ce', 'triplet', 'supcon', 'clip'])
+def test_objectives_train(tiny, objective):
+    emb = None
+    if objective == 'clip':
+        img = train_image_encoder(tiny, epochs=3)
+        emb = image_embeddings(img, tiny)
+        assert emb.shape == (len(tiny.images), 64)
+    torch.manual_seed(0)
+    enc = make_encoder('conv', tiny.n_chans, tiny.n_times, tiny.n_classes, kernel_length=16)
+    res = train_encoder(enc, tiny, TrainConfig(epochs=3, batch_size=32, objective=objective), image_embeddings=emb, progress=False)
+    assert np.isfinite([h['train_loss'] for h in res['history']]).all()
+    f = encode(enc, tiny)
+    assert f.shape == (len(tiny), 128) and np.isfinite(f).all()
+
+def test_checkpoint_checks(tiny, tmp_path):
+    enc, _ = _train(tiny, TrainConfig(epochs=1, batch_size=32), out=tmp_path)
+    back = load_encoder(tmp_path / 'encoder.pt', tiny)
+    assert np.allclose(encode(back, tiny[:4]), encode(enc, tiny[:4]), atol=1e-6)
+    with pytest.raises(DataFormatError, match='trained on 32 channels'):
+        load_encoder(tmp_path / 'encoder.pt', make_synthetic('tiny', n_chans=16, progress=False))
+    shorter = make_synthetic('tiny', n_times=40, progress=False)
+    conv, _ = _train(tiny, TrainConfig(epochs=1, batch_size=32), name='conv', out=tmp_path / 'c')
+    with pytest.raises(DataFormatError, match='trained on 60 samples'): load_encoder(tmp_path / 'c' / 'encoder.pt', shorter)
+    renamed = tiny[:10]; renamed.ch_names = list(reversed(renamed.ch_names))
+    with pytest.raises(DataFormatError, match='channel names/order'): load_encoder(tmp_path / 'encoder.pt', renamed)
+    (tmp_path / 'trunc.pt').write_bytes((tmp_path / 'encoder.pt').read_bytes()[:500])
+    with pytest.raises(DataFormatError, match='corrupt or truncated'): load_checkpoint(tmp_path / 'trunc.pt')
+
+class _Evil:
+    def __reduce__(self): return (os.system, ('touch ' + os.environ['B2I_MARKER'],))
+
+def test_code_carrying_checkpoint_refused(tmp_path, monkeypatch):
+    marker = tmp_path / 'ran'; monkeypatch.setenv('B2I_MARKER', str(marker))
+    torch.save({'kind': 'brain2image.encoder', 'x': _Evil()}, tmp_path / 'evil.pt')
+    with pytest.raises(DataFormatError, match='execute code'): load_encoder(tmp_path / 'evil.pt')
+    assert not marker.exists()
+
+def test_ddp_two_processes_match_single(tiny, tmp_path):
+    "torchrun with 2 CPU processes (gloo) ends where a single process with the same global batch ends."
+    if shutil.which('torchrun') is None: pytest.skip('torchrun not on PATH')
+    data = tiny.save(tmp_path / 'tiny.b2i')
+    args = [str(data), '', '--encoder', 'lstm', '--epochs', '3', '--batch-size', '32', '--patience', '0', '--grad-clip', '0', '--device', 'cpu']
+    env = dict(os.environ, OMP_NUM_THREADS='1', BRAIN2IMAGE_DEVICE='cpu')
+    for name, cmd in [('single', [sys.executable, '-m', 'brain2image.training']),
+                      ('ddp', ['torchrun', '--standalone', '--nproc_per_node', '2', '-m', 'brain2image.training'])]:
+        a = list(args); a[1] = str(tmp_path / name)
+        r = subprocess.run(cmd + a, capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+    hs, hd = [json.loads((tmp_path / n / 'history.json').read_text())['history'] for n in ('single', 'ddp')]
+    assert np.allclose([h['val_loss'] for h in hs], [h['val_loss'] for h in hd], rtol=1e-3, atol=1e-4)
+    ws, wd = [torch.load(tmp_path / n / 'encoder.pt', weights_only=True)['encoder'] for n in ('single', 'ddp')]
+    for k in ws: assert torch.allclose(ws[k], wd[k], atol=1e-4), k
