@@ -21,7 +21,8 @@ step "README.md is current with nbs/index.ipynb"
 python tools/check_tree.py readme
 
 step "nbdev_test (all notebooks, slow cells included)"
-nbdev_test --flags "${NBDEV_TEST_FLAGS:-slow}" --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
+# two notebooks run at once on 2 cores: one torch thread each, or they oversubscribe the CPU (5-20x slower)
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" nbdev_test --flags "${NBDEV_TEST_FLAGS:-slow}" --n_workers "${NBDEV_TEST_WORKERS:-2}" --timing
 
 step "pytest"
 BRAIN2IMAGE_SLOW="${BRAIN2IMAGE_SLOW:-1}" python -m pytest -q -p no:cacheprovider tests "$@"
