@@ -14,7 +14,7 @@ from .data import EEGImageDataset
 from .training import encode, images_to_tensor
 
 # %% auto #0
-__all__ = ['MODES', 'eeg_conditions', 'cond_dim', 'StimulusBank', 'diff_augment', 'save_grid']
+__all__ = ['MODES', 'eeg_conditions', 'cond_dim', 'StimulusBank', 'diff_augment', 'grid_trials', 'save_grid']
 
 # %% ../nbs/06_conditioning.ipynb #46bdbee7
 MODES = ('feature', 'posterior')
@@ -96,6 +96,16 @@ def diff_augment(x: torch.Tensor, # images [B, 3, H, W]
     return x
 
 # %% ../nbs/06_conditioning.ipynb #1488ccc8
+def grid_trials(ds: EEGImageDataset, split: str = 'by_image', per_class: int = 1, parts=('test', 'val', 'train')) -> torch.Tensor:
+    "Fixed trials for sample grids: for each class its first `per_class` trials in the first non-empty held-out part."
+    sp, out = ds.splits.get(split, {}), []
+    for k in range(ds.n_classes):
+        for p in parts:
+            idx = np.asarray(sp.get(p, np.arange(len(ds)) if p == 'train' else []), dtype=np.int64)
+            idx = idx[ds.labels[idx] == k]
+            if len(idx): out += idx[:per_class].tolist(); break
+    return torch.tensor(out, dtype=torch.long)
+
 def save_grid(images: torch.Tensor, # [N, 3, H, W] in [-1, 1]
               path: str | Path, nrow: int = 8, upscale: int = 1) -> Path:
     "Write a PNG grid of images atomically (torchvision's `make_grid`); `upscale` enlarges small images for viewing."

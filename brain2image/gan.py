@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataFormatError, get_device, get_logger, seed_everything
 from .training import save_checkpoint, load_checkpoint, epoch_order
-from .conditioning import StimulusBank, diff_augment, save_grid
+from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials
 
 # %% auto #0
 __all__ = ['GAN_PRESETS', 'GANConfig', 'gan_config', 'CondBatchNorm2d', 'Generator', 'Discriminator', 'ConditionalGAN',
@@ -201,16 +201,6 @@ def gan_step(gan: ConditionalGAN, opt_g, opt_d, real, cond, labels, encoder_step
     return dict(loss_d=ld.item(), loss_g=lg.item(), d_real=out_r.mean().item(), d_fake=out_f.mean().item())
 
 # %% ../nbs/07_gan.ipynb #46df00df
-def _grid_trials(ds, per_class=1, parts=('test', 'val', 'train'), split='by_image'):
-    "Fixed trials for sample grids: for each class the first trial of the first non-empty held-out part."
-    sp = ds.splits.get(split, {}); out = []
-    for k in range(ds.n_classes):
-        for p in parts:
-            idx = np.asarray(sp.get(p, np.arange(len(ds)) if p == 'train' else []), dtype=np.int64)
-            idx = idx[ds.labels[idx] == k]
-            if len(idx): out += idx[:per_class].tolist(); break
-    return torch.tensor(out, dtype=torch.long)
-
 def train_gan(gan: ConditionalGAN,
               ds, # the (preprocessed) EEGImageDataset: trials, labels, stimuli, split
               conditions: torch.Tensor | None = None, # [n_trials, cond_dim] from a frozen encoder (eeg_conditions)
@@ -246,7 +236,7 @@ def train_gan(gan: ConditionalGAN,
         if not ft: return conditions[idx].to(dev)
         f = encoder(eeg[idx].to(dev))
         return f if cfg.cond_mode == 'feature' else F.softmax(encoder.head(f), 1)
-    gt = _grid_trials(ds, split=cfg.split)
+    gt = grid_trials(ds, cfg.split)
     fixed_z = torch.randn(len(gt), 4, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
     state = dict(epoch=-1, history=[])
     ckpt = Path(out) / 'gan_checkpoint.pt' if out is not None else None

@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import DataFormatError, get_device, seed_everything
 from .training import save_checkpoint, load_checkpoint, epoch_order
-from .conditioning import StimulusBank, save_grid
+from .conditioning import StimulusBank, save_grid, grid_trials
 
 # %% auto #0
 __all__ = ['EEGVAE', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'train_vae', 'save_vae', 'load_vae', 'plot_vae_history']
@@ -145,16 +145,6 @@ def kl_weight_at(cfg: VAEConfig, t: float) -> float:
     "The KL weight after `t` epochs of training (fractional: step by step)."
     return cfg.kl_weight if cfg.kl_warmup_epochs <= 0 else cfg.kl_weight * min(1.0, t / cfg.kl_warmup_epochs)
 
-def _grid_trials(ds, split: str, parts=('test', 'val', 'train')) -> torch.Tensor:
-    "For each class, its first trial in the first non-empty held-out part (the same trials as the GAN's grids)."
-    sp, out = ds.splits.get(split, {}), []
-    for k in range(ds.n_classes):
-        for p in parts:
-            idx = np.asarray(sp.get(p, np.arange(len(ds)) if p == 'train' else []), dtype=np.int64)
-            idx = idx[ds.labels[idx] == k]
-            if len(idx): out.append(int(idx[0])); break
-    return torch.tensor(out, dtype=torch.long)
-
 # %% ../nbs/06a_vae.ipynb #75b7a02b
 def _parts(ds, cfg: VAEConfig):
     if cfg.split not in ds.splits:
@@ -199,7 +189,7 @@ def train_vae(vae: EEGVAE,
     tr, va = _parts(ds, cfg)
     if len(tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(tr)} trial(s); BatchNorm needs at least 2')
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gt = _grid_trials(ds, cfg.split)
+    gt = grid_trials(ds, cfg.split)
     grid_noise = torch.randn(len(gt), cfg.grid_samples, vae.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
     state = dict(epoch=-1, history=[], best_val=None, best_epoch=-1, best_vae=None)
     ckpt = Path(out) / 'vae_checkpoint.pt' if out is not None else None
