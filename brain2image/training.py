@@ -271,7 +271,7 @@ def train_encoder(encoder: EEGEncoder, # built by make_encoder for this data's s
         state = c['state']
     log = get_logger('training')
     higher = cfg.monitor == 'val_acc'
-    first = state['epoch'] + 1
+    first = cfg.epochs if state.get('stopped_early') else state['epoch'] + 1   # early-stopped: nothing left to train
     last = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, first + max_epochs_this_call)
     bar = tqdm(range(first, last), desc=f'{encoder.encoder_name}/{cfg.objective}', disable=not progress or rank != 0,
                initial=first, total=cfg.epochs)

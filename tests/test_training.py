@@ -43,6 +43,15 @@ def test_resume_matches_uninterrupted(tiny, tmp_path):
     assert r2['finished'] and [h['val_loss'] for h in r2['history']] == [h['val_loss'] for h in rf['history']]
     for k, v in full.state_dict().items(): assert torch.equal(v, enc2.state_dict()[k]), k
 
+def test_resume_after_early_stop_trains_no_more(tiny, tmp_path):
+    "A run that stopped early is finished: running it again loads the best weights instead of training on."
+    cfg = TrainConfig(epochs=40, batch_size=32, patience=2)
+    a, ra = _train(tiny, cfg, out=tmp_path, name='conv', kernel_length=16)
+    assert ra['stopped_early'] and len(ra['history']) < 40
+    b, rb = _train(tiny, cfg, out=tmp_path, seed=5, name='conv', kernel_length=16)
+    assert rb['finished'] and len(rb['history']) == len(ra['history'])
+    for k, v in a.state_dict().items(): assert torch.equal(v, b.state_dict()[k]), k
+
 def test_resume_refuses_other_model(tiny, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=32, patience=0)
     _train(tiny, TrainConfig(epochs=1, batch_size=32), out=tmp_path)
