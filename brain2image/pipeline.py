@@ -4,182 +4,526 @@
 
 # %% ../nbs/10_pipeline.ipynb #ea839937
 from __future__ import annotations
-import argparse, json, sys, time, platform
+import argparse, copy, dataclasses, json, sys, time, platform
 from pathlib import Path
 import numpy as np
-from .core import data_dir, seed_everything, atomic_path, get_logger
-from .data import EEGImageDataset, load_dataset
+import torch
+from .core import data_dir, seed_everything, atomic_path, get_logger, get_device, DataFormatError
+from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'build_dataset', 'decoding_check', 'plot_stimuli', 'plot_class_evoked', 'plot_similarity',
-           'run', 'main']
+__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'umap_embedding', 'plot_embedding', 'run', 'Run',
+           'load_run', 'example_run', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #d4005a77
+_EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200)
+_PRE = dict(l_freq=1.0, h_freq=40.0, standardize='channel')
+_ENC = dict(arch='conv', objective='ce', epochs=30, patience=8)
+_GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'), vae=dict(cond_mode='feature', epochs=30, image_size=32))
+
+_EVAL_SYN = dict(_EVAL, judge_epochs=80, judge_augment='strong')   # drawn shapes: any rotation/scale, blur (see 08_metrics)
+
+def _preset(doc, dataset, split='by_image', preprocess=_PRE, encoder=_ENC, generators=_GEN, evaluation=_EVAL_SYN, data=''):
+    return copy.deepcopy(dict(doc=doc, data=data, dataset=dataset, split=split, preprocess=preprocess, encoder=encoder,
+                              generators=generators, evaluation=evaluation, seed=0))
+
 PRESETS = {
-    'quickstart': dict(dataset=dict(kind='synthetic', size='small', design='block', seed=0),
-                       doc='The embedded synthetic default (10 classes, 128 channels): minutes on a laptop CPU.'),
-    'tiny': dict(dataset=dict(kind='synthetic', size='tiny', design='block', seed=0),
-                 doc='A few hundred trials: for tests and a first look in seconds.'),
+    'quickstart': _preset('The embedded synthetic default (10 classes, 128 channels, randomised design): EEG -> images and the '
+                          'full evaluation in a few minutes on a laptop CPU.',
+                          dict(kind='synthetic', size='small', design='random', seed=0), data='embedded: generated on the fly'),
+    'synthetic-block': _preset('The same data recorded in blocks with slow drift (the EEGCVPR40 design): inflated numbers, '
+                               'and the confound alarms that catch them.',
+                               dict(kind='synthetic', size='small', design='block', seed=0), data='embedded: generated on the fly'),
+    'tiny': _preset('A few hundred trials and a few epochs: the whole flow in well under a minute (tests, a first look).',
+                    dict(kind='synthetic', size='tiny', design='random', seed=0),
+                    encoder=dict(arch='conv', objective='ce', epochs=10, patience=0),
+                    generators=dict(gan=dict(preset='stable', epochs=60, batch_size=16, ngf=16, ndf=16), vae=dict(cond_mode='feature', epochs=8, image_size=32)),
+                    evaluation=dict(_EVAL_SYN, judge_epochs=40, umap=False, n_permutations=50), data='embedded: generated on the fly'),
+    'synthetic-full': _preset('EEGCVPR40-sized synthetic data (11,964 trials x 128 channels x 500 samples at 1 kHz, 40 classes): '
+                              'about 3 GB in memory; tens of minutes on a CPU, minutes on a GPU.',
+                              dict(kind='synthetic', size='full', design='random', seed=0),
+                              preprocess=dict(_PRE, resample=125.0), data='embedded: generated on the fly'),
+    'eegcvpr40': _preset('EEGCVPR40 (Spampinato et al., CVPR 2017), the paper\'s data: 6 subjects, 40 ImageNet classes, block '
+                         'design (expect the confound alarms to fire).',
+                         dict(kind='eegcvpr40', file='eeg_5_95_std.pth', splits='block_splits_by_image_all.pth'),
+                         preprocess=dict(standardize='channel', resample=250.0), evaluation=_EVAL, data='manual download: see brain2image.datasets.DATASETS["eegcvpr40"]'),
+    'things-eeg2': _preset('THINGS-EEG2 (Gifford et al., 2022), subject 1, official preprocessed EEG (17 channels, 100 Hz, 1,654 '
+                           'training concepts): randomised rapid serial design.',
+                           dict(kind='things-eeg2', subject=1, average_repetitions=True), split='by_image',
+                           preprocess=dict(standardize='channel'), evaluation=_EVAL, data='manual download: see brain2image.datasets.DATASETS["things-eeg2"]'),
+    'n170': _preset('Real EEG: faces vs houses (visual N170), 4-channel Muse headband, eeg-notebooks (NeuroTechX). Two classes, '
+                    'weak signal: an honest real-data check of the whole flow, split by run.',
+                    dict(kind='n170'), split='by_run', preprocess=dict(l_freq=1.0, h_freq=30.0, standardize='channel'),
+                    encoder=dict(arch='conv', objective='ce', epochs=30, patience=8),
+                    evaluation=dict(_EVAL, ks=[2], rsa=False), data='download (pooch, with a local mirror option): brain2image.datasets.fetch_eeg_notebooks_n170'),
 }
 
 def get_preset(name: str) -> dict:
     "A copy of the preset `name`."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
-    return json.loads(json.dumps(PRESETS[name]))
+    return copy.deepcopy(PRESETS[name])
 
 # %% ../nbs/10_pipeline.ipynb #993a4bfb
+_TOP = {'doc', 'data', 'dataset', 'split', 'preprocess', 'encoder', 'generators', 'evaluation', 'seed'}
+_DATASET_KINDS = ('synthetic', 'folder', 'n170', 'eegcvpr40', 'things-eeg2')
+
+def _fields(cls) -> set: return set(cls.__dataclass_fields__)
+
+def _unknown(section, got: dict, allowed: set):
+    bad = sorted(set(got) - allowed)
+    if bad: raise ValueError(f'config[{section!r}]: unknown key(s) {bad}; expected some of {sorted(allowed)}')
+
+def validate_config(cfg: dict, # a config dict (see PRESETS)
+                   ) -> dict:
+    "Check every section and key of `cfg`; returns a completed copy (missing optional sections filled in)."
+    import inspect
+    from brain2image.preprocess import Preprocessor
+    from brain2image.training import TrainConfig
+    from brain2image.gan import GANConfig, GAN_PRESETS
+    from brain2image.vae import VAEConfig
+    if not isinstance(cfg, dict): raise ValueError(f'config: expected a dict (JSON object), got {type(cfg).__name__}')
+    cfg = copy.deepcopy(cfg)
+    _unknown('<top>', cfg, _TOP)
+    if 'dataset' not in cfg: raise ValueError("config: missing section 'dataset' (e.g. {\"kind\": \"synthetic\", \"size\": \"small\"})")
+    kind = cfg['dataset'].get('kind')
+    if kind not in _DATASET_KINDS: raise ValueError(f"config['dataset']['kind']={kind!r}: expected one of {list(_DATASET_KINDS)}")
+    cfg.setdefault('split', 'by_image'); cfg.setdefault('seed', 0)
+    by = cfg['split'].removeprefix('by_')
+    if by not in ('image', 'run', 'block', 'subject', 'trial'):
+        raise ValueError(f"config['split']={cfg['split']!r}: expected 'by_image', 'by_run', 'by_block', 'by_subject' or 'by_trial'")
+    cfg.setdefault('preprocess', {})
+    _unknown('preprocess', cfg['preprocess'], set(inspect.signature(Preprocessor.__init__).parameters) - {'self'})
+    cfg.setdefault('encoder', dict(_ENC))
+    _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | _fields(TrainConfig))
+    gens = cfg.setdefault('generators', {})
+    _unknown('generators', gens, {'gan', 'vae'})
+    if 'gan' in gens:
+        _unknown('generators.gan', gens['gan'], {'preset'} | _fields(GANConfig))
+        if gens['gan'].get('preset', 'stable') not in GAN_PRESETS:
+            raise ValueError(f"config['generators']['gan']['preset']={gens['gan']['preset']!r}: expected one of {sorted(GAN_PRESETS)}")
+    if 'vae' in gens:
+        _unknown('generators.vae', gens['vae'], {'cond_mode', 'image_size', 'z_dim', 'width'} | _fields(VAEConfig))
+        if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
+            raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
+    ev = cfg.setdefault('evaluation', {})
+    _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
+    cfg['evaluation'] = {**_EVAL, **ev}
+    return cfg
+
+# %% ../nbs/10_pipeline.ipynb #1a63591e
 def build_dataset(cfg: dict, # the config's `dataset` section
-                  cache: bool = True, # reuse / write a cached copy in `data_dir()`
+                  cache: bool = True, # reuse / write a cached copy of synthetic data in `data_dir()`
                   progress: bool = True,
                  ) -> EEGImageDataset:
     "Build or load the dataset a config asks for."
-    from brain2image.synthetic import make_synthetic
-    cfg = dict(cfg); kind = cfg.pop('kind')
-    if kind != 'synthetic': raise ValueError(f"dataset kind {kind!r} is not supported yet; expected 'synthetic'")
-    key = '-'.join(f'{k}={v}' for k, v in sorted(cfg.items()))
-    path = data_dir() / f'synthetic-{key}.b2i'
-    if cache and path.exists():
-        try: return load_dataset(path)
-        except ValueError: get_logger('pipeline').warning(f'cached dataset {path} unreadable; rebuilding')
-    ds = make_synthetic(**cfg, progress=progress)
-    if cache: ds.save(path)
-    return ds
-
-# %% ../nbs/10_pipeline.ipynb #1a63591e
-def _window_means(ds, t0, t1, n_win):
-    sel = (ds.times >= t0) & (ds.times < t1)
-    x = np.asarray(ds.eeg[:, :, sel])
-    w = np.array_split(np.arange(x.shape[-1]), n_win)
-    return np.concatenate([x[:, :, i].mean(-1) for i in w], axis=1)
-
-def decoding_check(ds: EEGImageDataset, # a dataset with a pre-stimulus baseline (tmin < 0)
-                   split: str = 'by_image', # a registered split with 'train' and 'test' parts
-                   n_win: int = 5, # post-stimulus time windows averaged per channel
-                  ) -> dict:
-    "Accuracy of a shrinkage LDA on post-stimulus window means and on the pre-stimulus baseline, with chance."
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as LDA
-    from brain2image.data import split_by
-    if split not in ds.splits: split_by(ds, split.removeprefix('by_'))
-    tr, te = ds.splits[split]['train'], ds.splits[split]['test']
-    out = dict(chance=1 / ds.n_classes, split=split, n_train=len(tr), n_test=len(te))
-    feats = {'post_stimulus': _window_means(ds, 0.0, ds.times[-1] + 1e-9, n_win)}
-    if ds.tmin < 0: feats['pre_stimulus_baseline'] = _window_means(ds, ds.tmin, 0.0, 1)
-    for name, X in feats.items():
-        clf = LDA(solver='lsqr', shrinkage='auto').fit(X[tr], ds.labels[tr])
-        out[f'acc_{name}'] = float((clf.predict(X[te]) == ds.labels[te]).mean())
-    return out
+    cfg = dict(cfg); kind = cfg.pop('kind', None)
+    if kind == 'synthetic':
+        from brain2image.synthetic import make_synthetic
+        key = '-'.join(f'{k}={v}' for k, v in sorted(cfg.items()))
+        path = data_dir() / f'synthetic-{key}.b2i'
+        if cache and path.exists():
+            try: return load_dataset(path)
+            except ValueError: get_logger('pipeline').warning(f'cached dataset {path} unreadable; rebuilding')
+        ds = make_synthetic(**cfg, progress=progress)
+        if cache: ds.save(path)
+        return ds
+    if kind == 'folder':
+        if 'path' not in cfg: raise ValueError("config['dataset']: kind 'folder' needs 'path' (a folder written by EEGImageDataset.save)")
+        return load_dataset(cfg['path'])
+    from brain2image import datasets
+    if kind == 'n170':
+        return datasets.load_n170(path=cfg.pop('path', None), mirror=cfg.pop('mirror', None), **cfg)
+    if kind == 'eegcvpr40':
+        from brain2image.readers import read_eegcvpr40
+        root = datasets.dataset_path('eegcvpr40', cfg.pop('path', None))
+        f, s = root / cfg.pop('file', 'eeg_5_95_std.pth'), cfg.pop('splits', None)
+        if not f.exists(): raise datasets.DatasetNotFound(f'EEGCVPR40: {f} not found; {datasets.DATASETS["eegcvpr40"]["how"]}')
+        img = cfg.pop('image_dir', None) or (root / 'images' if (root / 'images').is_dir() else None)
+        return read_eegcvpr40(f, splits=root / s if s else None, image_dir=img, **cfg)
+    if kind == 'things-eeg2':
+        from brain2image.readers import read_things_eeg2
+        root = datasets.dataset_path('things-eeg2', cfg.pop('path', None))
+        img = cfg.pop('image_dir', None) or (root / 'images' if (root / 'images').is_dir() else None)
+        return read_things_eeg2(root, img, **cfg)
+    raise ValueError(f"config['dataset']['kind']={kind!r}: expected one of {list(_DATASET_KINDS)}")
 
 # %% ../nbs/10_pipeline.ipynb #af35f721
-def plot_stimuli(ds: EEGImageDataset, per_class: int = 6):
-    "Grid of stimulus images, one row per class."
-    import matplotlib.pyplot as plt
-    ci = ds.class_images(); K = ds.n_classes
-    fig, axes = plt.subplots(K, per_class, figsize=(per_class * 0.9, K * 0.9), squeeze=False)
-    for k in range(K):
-        for j in range(per_class):
-            ax = axes[k, j]; ax.axis('off')
-            if j < len(ci[k]): ax.imshow(ds.image(ci[k][j]))
-        axes[k, 0].set_title(ds.class_names[k], fontsize=7, loc='left')
-    fig.tight_layout()
-    return fig
+def _write_json(path, obj):
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
 
-def plot_class_evoked(ds: EEGImageDataset, channel: str | None = None):
-    "Class-mean evoked responses at one channel (default: the channel with the largest class differences)."
-    import matplotlib.pyplot as plt
-    means = np.stack([np.asarray(ds.eeg[ds.labels == k]).mean(0) for k in range(ds.n_classes)])  # [K, C, T]
-    ch = ds.ch_names.index(channel) if channel else int(means.std(0).mean(-1).argmax())
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k in range(ds.n_classes): ax.plot(ds.times * 1e3, means[k, ch], lw=1, label=ds.class_names[k])
-    ax.axvline(0, color='k', lw=0.5); ax.set_xlabel('time (ms)'); ax.set_ylabel(f"amplitude ({ds.meta.get('unit', 'a.u.').replace('uV', 'µV')})")
-    ax.set_title(f'class-mean evoked response at {ds.ch_names[ch]}')
-    ax.legend(fontsize=6, ncol=2); fig.tight_layout()
-    return fig
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)): return o.item()
+    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, Path): return str(o)
+    if dataclasses.is_dataclass(o): return dataclasses.asdict(o)
+    return str(o)
 
-def plot_similarity(sim: np.ndarray, names, title='ground-truth class similarity'):
-    "Heatmap of a class-by-class similarity matrix."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    im = ax.imshow(sim, cmap='viridis'); fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6); ax.set_yticks(range(len(names)), names, fontsize=6)
-    ax.set_title(title); fig.tight_layout()
-    return fig
+def _stamp(out: Path, stage: str, section) -> bool:
+    "True when `stage` finished before with this config `section`; raises if it finished with another one."
+    f = out / 'stages' / f'{stage}.json'
+    if not f.exists(): return False
+    old = json.loads(f.read_text())['config']
+    new = json.loads(json.dumps(section, default=_json_default))
+    if old != new:
+        raise ValueError(f'{out}: stage {stage!r} was run with another config ({old} != {new}); '
+                         'use another --out directory, or delete the stage\'s files to redo it')
+    return True
 
-# %% ../nbs/10_pipeline.ipynb #c1a0cbe3
-def _versions():
+def _done(out: Path, stage: str, section, **info):
+    _write_json(out / 'stages' / f'{stage}.json', dict(config=section, finished=time.strftime('%Y-%m-%d %H:%M:%S'), **info))
+
+def _versions() -> dict:
     import importlib.metadata as md
-    out = {'python': platform.python_version()}
-    for p in ['brain2image', 'torch', 'numpy', 'mne', 'scikit-learn']:
+    out = {'python': platform.python_version(), 'platform': platform.platform()}
+    for p in ['brain2image', 'torch', 'numpy', 'mne', 'scikit-learn', 'torchmetrics', 'umap-learn']:
         try: out[p] = md.version(p)
         except md.PackageNotFoundError: pass
     return out
 
-def _write_json(path, obj):
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=float))
+# %% ../nbs/10_pipeline.ipynb #c1a0cbe3
+def _stage_data(cfg, out, cache, progress, say):
+    from brain2image.preprocess import Preprocessor
+    raw = build_dataset(cfg['dataset'], cache=cache, progress=progress)
+    if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+    sp = raw.splits[cfg['split']]
+    for p in ('train', 'test'):
+        if len(sp.get(p, [])) == 0: raise DataFormatError(raw.source, f"splits[{cfg['split']!r}]", f'part {p!r} is missing or empty')
+    if len(sp.get('val', [])) == 0: raise DataFormatError(raw.source, f"splits[{cfg['split']!r}]", "part 'val' is empty: the encoder needs validation trials to pick its best epoch")
+    say(f'      {raw}')
+    say(f"      split {cfg['split']}: " + ', '.join(f'{k} {len(v)}' for k, v in sp.items()))
+    pre = Preprocessor(**cfg['preprocess'])
+    ds = pre.fit_transform(raw, train=(cfg['split'], 'train'), progress=progress)
+    _write_json(out / 'preprocess.json', pre.to_dict())
+    return raw, ds, pre
+
+# %% ../nbs/10_pipeline.ipynb #770a608f
+def _stage_encoder(cfg, out, ds, progress, say):
+    from brain2image.encoders import make_encoder
+    from brain2image.training import TrainConfig, train_encoder, load_encoder
+    ec = dict(cfg['encoder']); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
+    tc = TrainConfig(**{'split': cfg['split'], 'seed': cfg['seed'], **ec})
+    if _stamp(out, 'encoder', cfg['encoder']):
+        enc = load_encoder(out / 'encoder' / 'encoder.pt', ds); say('      loaded the trained encoder'); return enc
+    seed_everything(cfg['seed'])
+    enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
+    img = None
+    if tc.objective == 'clip':
+        from brain2image.training import train_image_encoder, image_embeddings
+        img = image_embeddings(train_image_encoder(ds, seed=cfg['seed']), ds)
+    r = train_encoder(enc, ds, tc, out=out / 'encoder', image_embeddings=img, progress=progress)
+    if not r['finished']: raise RuntimeError('encoder training did not finish')
+    _done(out, 'encoder', cfg['encoder'], best_val_acc=r['best_score'], best_epoch=r['best_epoch'], epochs_run=len(r['history']))
+    say(f"      best validation accuracy {r['best_score']:.3f} at epoch {r['best_epoch']} (chance {1 / ds.n_classes:.3f})")
+    return enc
+
+# %% ../nbs/10_pipeline.ipynb #dabc3893
+def _stage_generators(cfg, out, ds, pre, enc, progress, say) -> dict:
+    from brain2image.conditioning import eeg_conditions, StimulusBank
+    from brain2image.gan import ConditionalGAN, gan_config, train_gan, load_gan
+    from brain2image.vae import EEGVAE, VAEConfig, train_vae, load_vae
+    from brain2image.decode import EEGToImage
+    from brain2image.training import save_checkpoint
+    conds = {m: eeg_conditions(enc, ds, m) for m in ('feature', 'posterior')}
+    save_checkpoint(out / 'conditions.pt', conds)
+    gens, gcfg = {}, cfg['generators']
+    if 'gan' in gcfg:
+        g = dict(gcfg['gan']); preset = g.pop('preset', 'stable')
+        gc = gan_config(preset, **{'split': cfg['split'], 'seed': cfg['seed'], **g})
+        if _stamp(out, 'gan', gcfg['gan']): gan = load_gan(out / 'gan' / 'gan.pt'); say('      loaded the trained GAN')
+        else:
+            seed_everything(cfg['seed'])
+            gan = ConditionalGAN(gc, conds[gc.cond_mode].shape[1], ds.n_classes)
+            h = train_gan(gan, ds, conds[gc.cond_mode], out=out / 'gan', progress=progress)
+            _done(out, 'gan', gcfg['gan'], epochs_run=len(h['history']))
+            say(f"      GAN ({preset}, {gc.image_size} px, on the EEG {gc.cond_mode}): {len(h['history'])} epochs")
+        gan.eval(); gens['gan'] = (gan, gc.cond_mode)
+    if 'vae' in gcfg:
+        v = dict(gcfg['vae']); mode = v.pop('cond_mode', 'feature')
+        arch = {k: v.pop(k) for k in ('image_size', 'z_dim', 'width') if k in v}
+        vc = VAEConfig(**{'split': cfg['split'], 'seed': cfg['seed'], **v})
+        if _stamp(out, 'vae', gcfg['vae']): vae = load_vae(out / 'vae' / 'vae.pt'); say('      loaded the trained VAE')
+        else:
+            seed_everything(cfg['seed'])
+            vae = EEGVAE(conds[mode].shape[1], **arch)
+            h = train_vae(vae, conds[mode], ds, vc, out=out / 'vae', progress=progress, extra=dict(cond_mode=mode))
+            _done(out, 'vae', gcfg['vae'], epochs_run=len(h['history']), best_epoch=h['best_epoch'])
+            say(f"      VAE ({vae.image_size} px, on the EEG {mode}): best epoch {h['best_epoch']} of {len(h['history'])}")
+        vae.eval(); gens['vae'] = (vae, mode)
+    for name, (g, mode) in gens.items():
+        if not (out / f'decoder_{name}').exists(): EEGToImage(pre, enc, g, mode).save(out / f'decoder_{name}')
+    return dict(conditions=conds, generators=gens)
+
+# %% ../nbs/10_pipeline.ipynb #43e8b304
+def _savefig(fig, path):
+    import matplotlib.pyplot as plt
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=110, format='png', bbox_inches='tight')
+    plt.close(fig)
+
+def _generate_fn(g, seed=0):
+    "A deterministic images-from-conditions function for a GAN (fixed noise per call) or a VAE (mean decoding)."
+    from brain2image.gan import ConditionalGAN
+    dev = next(g.parameters()).device
+    def gen(c):
+        with torch.no_grad():
+            c = c.to(dev)
+            noise = (torch.randn(len(c), g.z_dim, generator=torch.Generator().manual_seed(seed)) if isinstance(g, ConditionalGAN)
+                     else torch.zeros(len(c), g.z_dim))
+            return g.generate(noise.to(dev), c).cpu()
+    return gen
+
+def _stage_evaluation(cfg, out, raw, ds, enc, gen_out, progress, say) -> dict:
+    from brain2image import metrics as M
+    ev, figs, res = cfg['evaluation'], out / 'figures', {}
+    test = np.asarray(ds.splits[cfg['split']]['test'])
+    jsec = dict(epochs=ev['judge_epochs'], augment=ev['judge_augment'])
+    if _stamp(out, 'judge', jsec) and (out / 'judge.pt').exists(): judge = M.Judge.load(out / 'judge.pt')
+    else:
+        judge = M.train_judge(ds, epochs=jsec['epochs'], augment=jsec['augment'], seed=cfg['seed'], progress=progress)
+        judge.save(out / 'judge.pt'); _done(out, 'judge', jsec)
+    res['judge'] = dict(heldout=None if judge.heldout is None else judge.heldout.to_dict(), epochs=ev['judge_epochs'], augment=ev['judge_augment'])
+    if judge.heldout is not None: say(f'      judge on held-out stimulus images: {judge.heldout}')
+    res['generation'] = {}
+    for name, (g, mode) in gen_out['generators'].items():
+        r = M.evaluate_generation(_generate_fn(g, cfg['seed']), gen_out['conditions'][mode], ds, test, judge,
+                                  class_codes='onehot' if mode == 'posterior' else None, ks=[k for k in ev['ks'] if k < ds.n_classes],
+                                  with_fid=ev.get('fid', True), seed=cfg['seed'])
+        res['generation'][name] = dict(r.to_dict(), cond_mode=mode)
+        _savefig(r.plot_grid(), figs / f'grid_{name}.png')
+        say(f'      {name}: {r.verdict}')
+    return res, judge
+
+def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> dict:
+    ev, figs, res = cfg['evaluation'], out / 'figures', {}
+    test = np.asarray(ds.splits[cfg['split']]['test'])
+    feats = gen_out['conditions']['feature']
+    if ev['confounds']:
+        from brain2image.confounds import confound_probes
+        rep = confound_probes(raw, n_permutations=ev['n_permutations'], seed=cfg['seed'], progress=progress)
+        res['confounds'] = rep.to_dict(); _savefig(rep.plot(), figs / 'confounds.png')
+        say('      ' + rep.summary.replace('\n', '\n      '))
+    if ev['rsa'] and ds.n_classes >= 4:
+        from brain2image import rsa
+        from brain2image.conditioning import StimulusBank
+        y = ds.labels[test]
+        rdms = {'EEG features': rsa.rdm(feats[test].numpy(), y, ds.n_classes)}
+        stim = StimulusBank(ds, judge.size).targets(torch.from_numpy(test))
+        rdms['stimuli (judge)'] = rsa.rdm(judge.features(stim).numpy(), y, ds.n_classes)
+        for name, (g, mode) in gen_out['generators'].items():
+            imgs = _generate_fn(g, cfg['seed'])(gen_out['conditions'][mode][test])
+            rdms[f'{name} images (judge)'] = rsa.rdm(judge.features(imgs).numpy(), y, ds.n_classes)
+        if 'class_similarity' in ds.meta:
+            from brain2image.synthetic import ground_truth_similarity
+            rdms['ground truth'] = rsa.rdm_from_similarity(ground_truth_similarity(ds))
+        ref = 'ground truth' if 'ground truth' in rdms else 'stimuli (judge)'
+        table = rsa.compare_rdms(rdms, n_permutations=1000, seed=cfg['seed'])
+        res['rsa'] = dict(reference=ref, table=table.to_dict('records'))
+        _savefig(rsa.plot_rdms(rdms, ds.class_names, rsa_to=ref), figs / 'rsa.png')
+        np.savez(out / 'rdms.npz', **{k.replace(' ', '_'): v for k, v in rdms.items()})
+    if ev['umap']:
+        emb = umap_embedding(feats[test].numpy(), out / 'umap_test_features.npy', seed=cfg['seed'])
+        _savefig(plot_embedding(emb, ds.labels[test], ds.class_names, 'EEG features of held-out trials (UMAP)'), figs / 'umap.png')
+    return res
+
+# %% ../nbs/10_pipeline.ipynb #b16a7ac5
+def umap_embedding(features: np.ndarray, # [n, D]
+                   cache: str | Path | None = None, # .npy file to read the embedding from / write it to
+                   seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+                  ) -> np.ndarray:
+    "2-d UMAP embedding [n, 2] of `features` (read from `cache` when it holds one of the right length)."
+    if cache is not None and Path(cache).exists():
+        e = np.load(cache, allow_pickle=False)
+        if e.shape == (len(features), 2): return e
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        import umap
+        e = umap.UMAP(n_neighbors=min(n_neighbors, len(features) - 1), min_dist=min_dist, random_state=seed, n_jobs=1).fit_transform(features)
+    e = np.asarray(e, np.float32)
+    if cache is not None:
+        with atomic_path(cache) as tmp:
+            with open(tmp, 'wb') as f: np.save(f, e)
+    return e
+
+def plot_embedding(emb: np.ndarray, labels, class_names, title: str = ''):
+    "Scatter of a 2-d embedding coloured by class."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
+    for k, name in enumerate(class_names):
+        m = np.asarray(labels) == k
+        ax.scatter(emb[m, 0], emb[m, 1], s=6, color=cmap(k % cmap.N), label=name)
+    ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=9)
+    if len(class_names) <= 20: ax.legend(fontsize=6, markerscale=2, loc='best', ncol=2)
+    fig.tight_layout(); return fig
+
+# %% ../nbs/10_pipeline.ipynb #65557ea2
+def _figures_data(raw, out):
+    from brain2image.report import plot_stimuli, plot_class_evoked
+    _savefig(plot_stimuli(raw), out / 'figures' / 'stimuli.png')
+    _savefig(plot_class_evoked(raw), out / 'figures' / 'evoked.png')
+    if 'class_similarity' in raw.meta:
+        from brain2image.synthetic import ground_truth_similarity
+        from brain2image.report import plot_similarity
+        _savefig(plot_similarity(ground_truth_similarity(raw), raw.class_names), out / 'figures' / 'similarity.png')
 
 def run(config: dict | str, # a config dict, or a preset name
         out: str | Path, # the run directory
-        progress: bool = True,
-        cache: bool = True, # cache the generated dataset in data_dir()
-        command: str | None = None, # recorded in the run's metadata
+        progress: bool = True, # progress bars and a line per stage
+        cache: bool = True, # cache generated synthetic data in data_dir()
+        dry_run: bool = False, # check the config and the data, build the encoder, stop before training
+        command: str | None = None, # recorded in the run's metadata and report
+        report: bool = True, # write report.html
        ) -> dict:
-    "Run the pipeline for `config` into the run directory `out`; returns the metrics."
-    import matplotlib; import matplotlib.pyplot as plt
-    from brain2image.synthetic import ground_truth_similarity
-    from brain2image.readers import write_eegcvpr40, read_eegcvpr40
-    cfg = get_preset(config) if isinstance(config, str) else dict(config)
-    out = Path(out); (out / 'figures').mkdir(parents=True, exist_ok=True)
-    t0 = time.time(); say = print if progress else (lambda *a, **k: None)
+    "Run the pipeline for `config` into the run directory `out` (resuming what is there); returns the metrics."
+    import matplotlib
+    cfg = validate_config(get_preset(config) if isinstance(config, str) else config)
+    out = Path(out); t0 = time.time(); say = print if progress else (lambda *a, **k: None)
+    gens = list(cfg['generators'])
+    steps = ['data + preprocessing', 'encoder'] + (['generators'] if gens else []) + ['evaluation', 'analysis'] + (['report'] if report else [])
+    step = iter(range(1, len(steps) + 1))
+    head = lambda s: say(f'[{next(step)}/{len(steps)}] {s} ({time.time() - t0:.0f} s)')
+    if dry_run:
+        head('data + preprocessing (dry run)')
+        raw = build_dataset(cfg['dataset'], cache=cache, progress=progress)
+        if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+        from brain2image.preprocess import Preprocessor
+        from brain2image.encoders import make_encoder
+        pre = Preprocessor(**cfg['preprocess']); pre._check_params(raw.sfreq, raw.n_times, raw.tmin)
+        ec = dict(cfg['encoder'])
+        make_encoder(ec.get('arch', 'conv'), raw.n_chans, pre._operator(raw.sfreq, raw.n_times, raw.tmin)['n_times'], raw.n_classes,
+                     feature_dim=ec.get('feature_dim', 128), **ec.get('options', {}))
+        if gens and not isinstance(raw.images, np.ndarray) and raw.images is None:
+            raise DataFormatError(raw.source, 'images', 'the generators need the stimulus images; none were found')
+        say(f'      {raw}\n      config OK: nothing trained (dry run)')
+        return dict(dry_run=True, config=cfg, dataset=dict(repr=repr(raw), n_trials=len(raw), n_classes=raw.n_classes,
+                                                           splits={k: {p: len(v) for p, v in s.items()} for k, s in raw.splits.items()}))
+    (out / 'figures').mkdir(parents=True, exist_ok=True)
     _write_json(out / 'config.json', cfg)
-    seed_everything(cfg['dataset'].get('seed', 0))
-    say('[1/4] building the dataset ...')
-    ds = build_dataset(cfg['dataset'], cache=cache, progress=progress)
-    say(f'      {ds}')
-    say('[2/4] EEGCVPR40 round trip: writing the .pth format and reading it back ...')
-    pth = out / 'eegcvpr40' / 'eeg_synthetic.pth'
-    write_eegcvpr40(ds, pth, splits_path=out / 'eegcvpr40' / 'splits.pth')
-    back = read_eegcvpr40(pth, splits=out / 'eegcvpr40' / 'splits.pth', window=None, min_len=0, max_len=10**9, sfreq=ds.sfreq)
-    roundtrip = bool(np.allclose(back.eeg, ds.eeg, atol=1e-6) and np.array_equal(back.labels, ds.labels))
-    say(f'      identical after the round trip: {roundtrip}')
-    say('[3/4] decoding checks ...')
-    chk = decoding_check(ds)
-    say(f"      chance {chk['chance']:.2f} | class from post-stimulus EEG {chk['acc_post_stimulus']:.2f}"
-        f" | class from pre-stimulus baseline {chk.get('acc_pre_stimulus_baseline', float('nan')):.2f}"
-        + ('  <- above chance: slow drift carries class (block-design confound)'
-           if chk.get('acc_pre_stimulus_baseline', 0) > 2 * chk['chance'] else ''))
-    say('[4/4] figures ...')
-    figs = {'stimuli': plot_stimuli(ds), 'evoked': plot_class_evoked(ds),
-            'similarity': plot_similarity(ground_truth_similarity(ds), ds.class_names)}
-    for name, fig in figs.items():
-        with atomic_path(out / 'figures' / f'{name}.png') as tmp: fig.savefig(tmp, dpi=110, format='png')
-        plt.close(fig)
-    metrics = dict(dataset=dict(repr=repr(ds), n_trials=len(ds), n_chans=ds.n_chans, n_times=ds.n_times, sfreq=ds.sfreq,
-                                n_classes=ds.n_classes, class_counts=ds.class_counts(),
-                                splits={k: {p: len(v) for p, v in sp.items()} for k, sp in ds.splits.items()}),
-                   eegcvpr40_roundtrip_identical=roundtrip, decoding=chk, seconds=round(time.time() - t0, 1),
-                   command=command, versions=_versions())
+    seed_everything(cfg['seed'])
+    head('data + preprocessing')
+    raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
+    _figures_data(raw, out)
+    head('encoder')
+    enc = _stage_encoder(cfg, out, ds, progress, say)
+    gen_out = dict(conditions={}, generators={})
+    if gens: head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, progress, say)
+    head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, raw, ds, enc, gen_out, progress, say) if gens else ({}, None)
+    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) if judge is not None else {}
+    stages = {p.stem: json.loads(p.read_text()) for p in sorted((out / 'stages').glob('*.json'))}
+    metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
+                                sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
+                                split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
+                                preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq)),
+                   encoder=stages.get('encoder', {}), **evaluation, **analysis,
+                   seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
+                   finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+    metrics = json.loads(json.dumps(metrics, default=_json_default))
     _write_json(out / 'metrics.json', metrics)
-    say(f'done in {metrics["seconds"]} s: {out}/metrics.json, {out}/figures/')
+    if report:
+        head('report')
+        from brain2image.report import write_report
+        write_report(out)
+    say(f'done in {time.time() - t0:.0f} s: {out}/report.html, {out}/metrics.json')
     return metrics
 
-# %% ../nbs/10_pipeline.ipynb #fd835b24
+# %% ../nbs/10_pipeline.ipynb #5a292d68
+@dataclasses.dataclass
+class Run:
+    "What a finished run made, loaded from its directory (see `load_run`)."
+    dir: Path
+    config: dict
+    metrics: dict
+    raw: EEGImageDataset          # the data as read
+    ds: EEGImageDataset           # preprocessed, with the run's split
+    encoder: torch.nn.Module
+    conditions: dict              # {'feature': [n, D], 'posterior': [n, K]} for every trial of ds
+    generators: dict              # {'gan': (model, cond_mode), 'vae': (model, cond_mode)}
+    judge: object | None
+    @property
+    def test(self) -> np.ndarray: return np.asarray(self.ds.splits[self.config['split']]['test'])
+    def generate(self, name: str, cond: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        "Images [B, 3, H, W] in [-1, 1] from generator `name` for conditions `cond` (fixed noise / mean decoding)."
+        return _generate_fn(self.generators[name][0], seed)(cond)
+    def __repr__(self): return f'Run({self.dir}: {self.ds!r}, generators {list(self.generators)})'
+
+def load_run(path: str | Path, # a run directory written by `run`
+             cache: bool = True, device=None) -> Run:
+    "Load a finished run from its directory."
+    from brain2image.preprocess import Preprocessor
+    from brain2image.training import load_encoder, load_checkpoint
+    from brain2image.gan import load_gan
+    from brain2image.vae import load_vae
+    path = Path(path)
+    for f in ('config.json', 'metrics.json', 'preprocess.json', 'conditions.pt'):
+        if not (path / f).exists(): raise DataFormatError(path, f, 'missing: expected a finished run directory (brain2image run ... --out DIR)')
+    cfg = json.loads((path / 'config.json').read_text())
+    raw = build_dataset(cfg['dataset'], cache=cache, progress=False)
+    if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+    pre = Preprocessor.from_dict(json.loads((path / 'preprocess.json').read_text()))
+    ds = pre.transform(raw, progress=False)
+    enc = load_encoder(path / 'encoder' / 'encoder.pt', ds, device=device).eval()
+    conds = load_checkpoint(path / 'conditions.pt')
+    gens = {}
+    if (path / 'gan' / 'gan.pt').exists(): g = load_gan(path / 'gan' / 'gan.pt', device=device).eval(); gens['gan'] = (g, g.cfg.cond_mode)
+    if (path / 'vae' / 'vae.pt').exists():
+        v = load_vae(path / 'vae' / 'vae.pt', device=device); gens['vae'] = (v, v.extra.get('cond_mode', 'feature'))
+    judge = None
+    if (path / 'judge.pt').exists():
+        from brain2image.metrics import Judge
+        judge = Judge.load(path / 'judge.pt', device=device)
+    return Run(path, cfg, json.loads((path / 'metrics.json').read_text()), raw, ds, enc, conds, gens, judge)
+
+# %% ../nbs/10_pipeline.ipynb #48a22e1f
+def example_run(path: str | Path | None = None, # a run directory; None: runs/<preset> of this checkout, else a cached run
+                preset: str = 'quickstart', # what to run when there is no run yet
+                progress: bool = True) -> Run:
+    "A finished run to explore, made once if need be."
+    import fcntl
+    from brain2image.core import project_root
+    if path is not None: return load_run(path)
+    root = project_root()
+    if root is not None and (root / 'runs' / preset / 'metrics.json').exists(): return load_run(root / 'runs' / preset)
+    import hashlib
+    key = hashlib.sha256(json.dumps(validate_config(get_preset(preset)), sort_keys=True).encode()).hexdigest()[:8]
+    out = data_dir() / 'runs' / f'{preset}-{key}'      # a changed preset (a newer version) gets a new run
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f'.{preset}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (out / 'metrics.json').exists(): run(preset, out, progress=progress, command=f'example_run(preset={preset!r})')
+        finally: fcntl.flock(lock, fcntl.LOCK_UN)
+    return load_run(out)
+
+# %% ../nbs/10_pipeline.ipynb #a1f8ad9a
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `brain2image` command."
     p = argparse.ArgumentParser(prog='brain2image', description='EEG -> images workbench (Brain2Image, ACM MM 2017).')
     sub = p.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('run', help='run a preset or config into a run directory')
+    r = sub.add_parser('run', help='run a preset or config into a run directory (resumes what is there)')
     g = r.add_mutually_exclusive_group()
     g.add_argument('--preset', default='quickstart', help=f'one of {sorted(PRESETS)} (default quickstart)')
-    g.add_argument('--config', help='a JSON config file')
+    g.add_argument('--config', help='a JSON config file (see `brain2image config quickstart`)')
     r.add_argument('--out', default='runs/quickstart', help='run directory (default runs/quickstart)')
-    r.add_argument('--no-cache', action='store_true', help='do not reuse or write the cached dataset')
-    sub.add_parser('presets', help='list the presets')
+    r.add_argument('--dry-run', action='store_true', help='check the config and the data; train nothing')
+    r.add_argument('--no-cache', action='store_true', help='do not reuse or write the cached synthetic dataset')
+    r.add_argument('--quiet', action='store_true', help='no progress output')
+    sub.add_parser('presets', help='list the presets and where their data comes from')
+    c = sub.add_parser('config', help='print a preset as JSON (a starting point for --config)')
+    c.add_argument('name', choices=sorted(PRESETS))
     a = p.parse_args(argv)
     if a.cmd == 'presets':
-        for k, v in PRESETS.items(): print(f'{k:12s} {v["doc"]}')
+        for k, v in PRESETS.items(): print(f'{k:16s} {v["doc"]}\n{"":16s} data: {v["data"]}')
         return 0
+    if a.cmd == 'config': print(json.dumps(get_preset(a.name), indent=1)); return 0
     try:
         cfg = json.loads(Path(a.config).read_text()) if a.config else get_preset(a.preset)
+        cfg = validate_config(cfg)
     except (OSError, json.JSONDecodeError, ValueError) as e:
+        print(f'brain2image: error: {a.config or a.preset}: {e}', file=sys.stderr); return 2
+    cmd = ' '.join(['brain2image'] + (argv if argv is not None else sys.argv[1:]))
+    try: run(cfg, a.out, progress=not a.quiet, cache=not a.no_cache, dry_run=a.dry_run, command=cmd)
+    except KeyboardInterrupt:
+        print(f'\nbrain2image: interrupted; run the same command again to resume from {a.out}', file=sys.stderr); return 130
+    except (FileNotFoundError, DataFormatError, ValueError) as e:
         print(f'brain2image: error: {e}', file=sys.stderr); return 2
-    run(cfg, a.out, cache=not a.no_cache, command=' '.join(['brain2image'] + (argv if argv is not None else sys.argv[1:])))
     return 0

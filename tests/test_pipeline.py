@@ -1,21 +1,79 @@
-import json, subprocess, sys, pytest
-from brain2image.pipeline import main, run, get_preset
+import json, subprocess, sys
+import pytest
+from brain2image.pipeline import main, run, get_preset, validate_config, load_run, PRESETS
 
-def test_cli_tiny_run(tmp_path, monkeypatch):
-    monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'data'))
+def _cli(*args, env=None, timeout=900):
+    return subprocess.run([sys.executable, '-c', 'import sys; from brain2image.pipeline import main; sys.exit(main())', *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+@pytest.mark.slow
+def test_cli_tiny_run_end_to_end(tmp_path, monkeypatch):
+    "The command line on the tiny preset writes a complete run directory; a second call resumes (loads) every stage."
+    import os
+    env = dict(os.environ, BRAIN2IMAGE_DATA=str(tmp_path / 'data'), OMP_NUM_THREADS='1')
     out = tmp_path / 'run'
-    r = subprocess.run([sys.executable, '-c', 'import sys; from brain2image.pipeline import main; sys.exit(main())',
-                        'run', '--preset', 'tiny', '--out', str(out)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    r = _cli('run', '--preset', 'tiny', '--out', str(out), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for f in ['config.json', 'metrics.json', 'report.html', 'preprocess.json', 'conditions.pt', 'judge.pt',
+              'encoder/encoder.pt', 'gan/gan.pt', 'vae/vae.pt', 'decoder_gan/decoder.json', 'decoder_vae/decoder.json']:
+        assert (out / f).exists(), f
     m = json.loads((out / 'metrics.json').read_text())
-    assert m['eegcvpr40_roundtrip_identical'] is True
-    assert m['decoding']['acc_post_stimulus'] > 2 * m['decoding']['chance']
-    for f in ['stimuli', 'evoked', 'similarity']: assert (out / 'figures' / f'{f}.png').stat().st_size > 1000
-    assert json.loads((out / 'config.json').read_text()) == get_preset('tiny')
+    assert {'dataset', 'encoder', 'judge', 'generation', 'confounds', 'rsa', 'versions', 'command'} <= set(m)
+    assert m['command'].startswith('brain2image run --preset tiny')
+    for g in ('gan', 'vae'):
+        rows = m['generation'][g]['table']
+        assert {'eeg', 'shuffled', 'class', 'random', 'stimuli'} <= set(rows)
+        assert isinstance(m['generation'][g]['verdict'], str) and m['generation'][g]['verdict']
+    html = (out / 'report.html').read_text()
+    for section in ['Summary', 'EEG -&gt; images, with controls', 'Confound probes', 'Representational similarity', 'Reproduce']:
+        assert section in html, section
+    assert 'src="http' not in html and html.count('data:image/png;base64,') >= 6
+    assert json.loads((out / 'config.json').read_text()) == validate_config(get_preset('tiny'))
     assert list((tmp_path / 'data').glob('synthetic-*.b2i')), 'the dataset was not cached'
+    r2 = _cli('run', '--preset', 'tiny', '--out', str(out), env=env)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert 'loaded the trained encoder' in r2.stdout and 'loaded the trained GAN' in r2.stdout
+    run_ = load_run(out)
+    assert set(run_.generators) == {'gan', 'vae'} and run_.judge is not None
 
 def test_cli_errors(capsys, tmp_path):
     assert main(['run', '--preset', 'nope', '--out', str(tmp_path)]) == 2
     assert 'available' in capsys.readouterr().err
     (tmp_path / 'bad.json').write_text('{oops')
     assert main(['run', '--config', str(tmp_path / 'bad.json'), '--out', str(tmp_path / 'r')]) == 2
+    cfg = get_preset('tiny'); cfg['encoder']['epoch'] = 3
+    (tmp_path / 'typo.json').write_text(json.dumps(cfg))
+    assert main(['run', '--config', str(tmp_path / 'typo.json'), '--out', str(tmp_path / 'r')]) == 2
+    err = capsys.readouterr().err
+    assert "config['encoder']: unknown key(s) ['epoch']" in err and 'typo.json' in err
+    assert not (tmp_path / 'r').exists(), 'a bad config must not start a run'
+
+def test_manual_dataset_says_where_to_put_files(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path))
+    assert main(['run', '--preset', 'eegcvpr40', '--out', str(tmp_path / 'r'), '--dry-run']) == 2
+    err = capsys.readouterr().err
+    assert 'eegcvpr40' in err and 'eeg_5_95_std.pth' in err and str(tmp_path) in err
+
+def test_dry_run_trains_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'data'))
+    d = run('tiny', tmp_path / 'r', progress=False, dry_run=True)
+    assert d['dry_run'] and d['dataset']['n_classes'] == 4
+    assert not (tmp_path / 'r' / 'encoder').exists()
+
+def test_presets_listed_and_valid(capsys):
+    assert main(['presets']) == 0
+    out = capsys.readouterr().out
+    for name, p in PRESETS.items():
+        assert name in out
+        validate_config(p)
+    assert main(['config', 'quickstart']) == 0
+    assert json.loads(capsys.readouterr().out) == get_preset('quickstart')
+
+def test_resume_refuses_changed_config(tmp_path, monkeypatch):
+    "A stage finished with one config is not silently reused for another."
+    monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'data'))
+    cfg = get_preset('tiny'); cfg['generators'] = {}; cfg['encoder']['epochs'] = 1
+    run(cfg, tmp_path / 'r', progress=False, report=False)
+    cfg['encoder']['epochs'] = 2
+    with pytest.raises(ValueError, match="stage 'encoder' was run with another config"):
+        run(cfg, tmp_path / 'r', progress=False, report=False)
