@@ -13,6 +13,7 @@ def shared_data():
     return root
 
 def pytest_configure(config):
+    config.addinivalue_line('markers', 'browser: real JupyterLab + headless chromium (tools/browser_setup.sh)')
     config.addinivalue_line('markers', 'slow: long test; runs when BRAIN2IMAGE_SLOW=1 (tools/test.sh and CI set it)')
 
 def pytest_collection_modifyitems(config, items):

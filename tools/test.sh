@@ -11,6 +11,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "install (pip install -e .[dev])"
 python -m pip install -q --disable-pip-version-check -e ".[dev]"
 
+step "browser for tests/test_browser.py (Debian chromium + playwright)"
+bash tools/browser_setup.sh || [ "${BRAIN2IMAGE_REQUIRE_BROWSER:-0}" != 1 ]
+
 step "nbdev_export leaves brain2image/ unchanged"
 python tools/check_tree.py export
 
