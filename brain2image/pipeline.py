@@ -132,7 +132,12 @@ def build_dataset(cfg: dict, # the config's `dataset` section
         return load_dataset(cfg['path'])
     from brain2image import datasets
     if kind == 'n170':
-        return datasets.load_n170(path=cfg.pop('path', None), mirror=cfg.pop('mirror', None), **cfg)
+        import os
+        from brain2image.core import shared_data_dir
+        mirror = cfg.pop('mirror', None) or os.environ.get('BRAIN2IMAGE_MIRROR')
+        if mirror is None and shared_data_dir() is not None and (shared_data_dir() / 'eeg-notebooks').is_dir():
+            mirror = shared_data_dir() / 'eeg-notebooks'      # the copy beside the project serves as a local mirror
+        return datasets.load_n170(path=cfg.pop('path', None), mirror=mirror, **cfg)
     if kind == 'eegcvpr40':
         from brain2image.readers import read_eegcvpr40
         root = datasets.dataset_path('eegcvpr40', cfg.pop('path', None))
@@ -524,6 +529,6 @@ def main(argv: list[str] | None = None) -> int:
     try: run(cfg, a.out, progress=not a.quiet, cache=not a.no_cache, dry_run=a.dry_run, command=cmd)
     except KeyboardInterrupt:
         print(f'\nbrain2image: interrupted; run the same command again to resume from {a.out}', file=sys.stderr); return 130
-    except (FileNotFoundError, DataFormatError, ValueError) as e:
+    except (OSError, DataFormatError, ValueError) as e:      # missing files, no network, bad data: the message says what to do
         print(f'brain2image: error: {e}', file=sys.stderr); return 2
     return 0

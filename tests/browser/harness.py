@@ -51,7 +51,10 @@ class LabServer:
             body = r.read()
         return json.loads(body) if body else None
 
-    def notebook_url(self, name: str) -> str: return f'{self.url}/lab/tree/{name}?token={self.token}'
+    def notebook_url(self, name: str, workspace: str | None = None) -> str:
+        "URL opening `name`; with `workspace`, in that (new, empty) JupyterLab workspace instead of restoring the default one."
+        ws = f'/lab/workspaces/{workspace}/tree/' if workspace else '/lab/tree/'
+        return f'{self.url}{ws}{name}?token={self.token}'
 
     def log_tail(self, n: int = 4000) -> str:
         try: return self.log_path.read_text(errors='replace')[-n:]
@@ -192,15 +195,30 @@ def error_outputs(page) -> list[str]:
 
 
 def open_notebook(page, server: LabServer, name: str, timeout: float = 90.0):
-    "Open `name` in JupyterLab and wait until its kernel reports `| Idle` in the status bar."
-    page.goto(server.notebook_url(name), wait_until='domcontentloaded', timeout=timeout * 1000)
+    """Open `name` in a fresh JupyterLab workspace (so no tab of an earlier test is restored next to it) and wait
+    until it is the active tab and its kernel reports `| Idle` in the status bar."""
+    import uuid
+    page.goto(server.notebook_url(name, workspace=f'b2i-{uuid.uuid4().hex[:8]}'), wait_until='domcontentloaded', timeout=timeout * 1000)
+    page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)').first.wait_for(timeout=timeout * 1000)
     page.locator('#jp-main-statusbar').get_by_text('| Idle').first.wait_for(timeout=timeout * 1000)
+    time.sleep(1.0)   # let the kernel connection settle before commands are sent
 
 
-def run_all(page):
-    "Run menu -> Run All Cells (no default shortcut exists)."
-    page.locator('#jp-MainMenu').get_by_role('menuitem', name='Run', exact=True).click()
-    page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
+def _any_cell_started(page) -> bool:
+    return page.evaluate(r"() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputArea-prompt')]"
+                         r".some(e => /\[(\*|\d+)\]/.test(e.textContent))")
+
+
+def run_all(page, tries: int = 3, wait: float = 20.0):
+    "Run menu -> Run All Cells (no default shortcut exists); clicked again if no cell starts (a kernel still connecting drops it)."
+    for _ in range(tries):
+        page.locator('#jp-MainMenu').get_by_role('menuitem', name='Run', exact=True).click()
+        page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if _any_cell_started(page): return
+            time.sleep(0.25)
+    raise TimeoutError(f'Run All Cells: no cell started after {tries} tries')
 
 
 def wait_for_image(page, selector: str, timeout: float) -> dict:
