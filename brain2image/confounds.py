@@ -4,12 +4,12 @@
 
 # %% ../nbs/09_confounds.ipynb #2c6c3d09
 from __future__ import annotations
-import json, math, time, warnings
+import math, time, warnings
 from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from .data import EEGImageDataset
-from .stats import Score, Difference, score, paired_difference, _labels
+from .stats import Score, Difference, score, paired_difference, jsonable, _labels
 
 # %% auto #0
 __all__ = ['PROBES', 'window_features', 'baseline_features', 'slow_basis', 'DecodingResult', 'crossval_decode', 'decode',
@@ -269,20 +269,13 @@ class ProbeResult:
         return dict(name=self.name, question=self.question, fired=self.fired, applicable=self.applicable, message=self.message,
                     scores={k: v.to_dict() for k, v in self.scores.items()},
                     differences={k: v.to_dict() for k, v in self.differences.items()},
-                    what=dict(self.what), details=_jsonable(self.details), seconds=round(float(self.seconds), 2))
+                    what=dict(self.what), details=jsonable(self.details), seconds=round(float(self.seconds), 2))
     def __str__(self):
         state = 'n/a' if self.fired is None else ('ALARM' if self.fired else 'quiet')
         lines = [f'{self.name} [{state}]: {self.message}']
         lines += [f'  {k}: {v}' for k, v in self.scores.items()] + [f'  {k}: {v}' for k, v in self.differences.items()]
         return '\n'.join(lines)
 
-def _jsonable(o):
-    if isinstance(o, Mapping): return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray): return _jsonable(o.tolist())
-    if isinstance(o, np.generic): o = o.item()
-    if isinstance(o, float) and not math.isfinite(o): return None
-    return o
 
 def _above(s: Score, min_effect: float, alpha: float) -> bool: return bool(s.significant(alpha) and s.acc > s.chance + min_effect)
 def _gain(d: Difference, min_effect: float, alpha: float) -> bool: return bool(d.significant(alpha) and d.diff > min_effect)
@@ -577,7 +570,7 @@ class ConfoundReport:
 
     def to_dict(self) -> dict:
         "JSON-serialisable: summary, alarms, settings and every probe's numbers."
-        return _jsonable(dict(fired=self.fired, summary=self.summary, alarms=self.alarms, dataset=self.dataset, settings=self.settings,
+        return jsonable(dict(fired=self.fired, summary=self.summary, alarms=self.alarms, dataset=self.dataset, settings=self.settings,
                               probes={k: p.to_dict() for k, p in self.probes.items()}))
 
     def __str__(self): return self.summary + '\n' + '\n'.join(str(p) for p in self.probes.values())

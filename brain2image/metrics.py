@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import DataFormatError, atomic_path, data_dir, get_device
 from .data import EEGImageDataset
-from .stats import Difference, Score, paired_difference, per_class_accuracy, score
+from .stats import Score, jsonable, paired_difference, per_class_accuracy, score
 from .training import SmallImageEncoder, images_to_tensor, load_checkpoint
 
 # %% auto #0
@@ -369,15 +369,6 @@ def kway_accuracy(probs, # class probabilities (or logits) [N, K]
 CONTROLS = ('shuffled', 'class', 'random', 'stimuli')
 ROW_ORDER = ('stimuli', 'eeg', 'shuffled', 'class', 'random')
 
-def _plain(v):
-    "JSON-ready: floats/ints/bools/str/None, lists and dicts of them (NaN -> None)."
-    if isinstance(v, dict): return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, np.ndarray, torch.Tensor)): return [_plain(x) for x in (v.tolist() if hasattr(v, 'tolist') else v)]
-    if isinstance(v, (bool, np.bool_)): return bool(v)
-    if isinstance(v, (int, np.integer)): return int(v)
-    if isinstance(v, (float, np.floating)): return None if not math.isfinite(v) else float(v)
-    return v
-
 @dataclass
 class GenerationReport:
     "Scores of images generated from EEG and from the controls, per condition and per class, with a verdict in words."
@@ -397,7 +388,7 @@ class GenerationReport:
 
     def to_dict(self) -> dict:
         "Everything but the images, as JSON-serialisable floats, lists and strings."
-        return _plain(dict(verdict=self.verdict, eeg_driven=self.eeg_driven,
+        return jsonable(dict(verdict=self.verdict, eeg_driven=self.eeg_driven,
                            table={r: dict(self.table.loc[r]) for r in self.table.index},
                            per_class={c: dict(self.per_class.loc[c]) for c in self.per_class.index},
                            scores={k: s.to_dict() for k, s in self.scores.items()},

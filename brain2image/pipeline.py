@@ -8,7 +8,7 @@ import argparse, copy, dataclasses, json, sys, time, platform
 from pathlib import Path
 import numpy as np
 import torch
-from .core import data_dir, seed_everything, atomic_path, get_logger, get_device, DataFormatError
+from .core import data_dir, seed_everything, atomic_path, get_logger, DataFormatError
 from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
@@ -186,10 +186,15 @@ def _versions() -> dict:
     return out
 
 # %% ../nbs/10_pipeline.ipynb #c1a0cbe3
-def _stage_data(cfg, out, cache, progress, say):
-    from brain2image.preprocess import Preprocessor
+def _raw(cfg, cache, progress) -> EEGImageDataset:
+    "The config's dataset as read, with the config's split registered (made with the config's seed if the data has none)."
     raw = build_dataset(cfg['dataset'], cache=cache, progress=progress)
     if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+    return raw
+
+def _stage_data(cfg, out, cache, progress, say):
+    from brain2image.preprocess import Preprocessor
+    raw = _raw(cfg, cache, progress)
     sp = raw.splits[cfg['split']]
     for p in ('train', 'test'):
         if len(sp.get(p, [])) == 0: raise DataFormatError(raw.source, f"splits[{cfg['split']!r}]", f'part {p!r} is missing or empty')
@@ -223,7 +228,7 @@ def _stage_encoder(cfg, out, ds, progress, say):
 
 # %% ../nbs/10_pipeline.ipynb #dabc3893
 def _stage_generators(cfg, out, ds, pre, enc, progress, say) -> dict:
-    from brain2image.conditioning import eeg_conditions, StimulusBank
+    from brain2image.conditioning import eeg_conditions
     from brain2image.gan import ConditionalGAN, gan_config, train_gan, load_gan
     from brain2image.vae import EEGVAE, VAEConfig, train_vae, load_vae
     from brain2image.decode import EEGToImage
@@ -276,7 +281,7 @@ def _generate_fn(g, seed=0):
             return g.generate(noise.to(dev), c).cpu()
     return gen
 
-def _stage_evaluation(cfg, out, raw, ds, enc, gen_out, progress, say) -> dict:
+def _stage_evaluation(cfg, out, ds, gen_out, progress, say) -> tuple[dict, object]:
     from brain2image import metrics as M
     ev, figs, res = cfg['evaluation'], out / 'figures', {}
     test = np.asarray(ds.splits[cfg['split']]['test'])
@@ -297,7 +302,7 @@ def _stage_evaluation(cfg, out, raw, ds, enc, gen_out, progress, say) -> dict:
         say(f'      {name}: {r.verdict}')
     return res, judge
 
-def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> dict:
+def _stage_analysis(cfg, out, raw, ds, gen_out, judge, progress, say) -> dict:
     ev, figs, res = cfg['evaluation'], out / 'figures', {}
     test = np.asarray(ds.splits[cfg['split']]['test'])
     feats = gen_out['conditions']['feature']
@@ -380,7 +385,6 @@ def run(config: dict | str, # a config dict, or a preset name
         report: bool = True, # write report.html
        ) -> dict:
     "Run the pipeline for `config` into the run directory `out` (resuming what is there); returns the metrics."
-    import matplotlib
     cfg = validate_config(get_preset(config) if isinstance(config, str) else config)
     out = Path(out); t0 = time.time(); say = print if progress else (lambda *a, **k: None)
     gens = list(cfg['generators'])
@@ -389,8 +393,7 @@ def run(config: dict | str, # a config dict, or a preset name
     head = lambda s: say(f'[{next(step)}/{len(steps)}] {s} ({time.time() - t0:.0f} s)')
     if dry_run:
         head('data + preprocessing (dry run)')
-        raw = build_dataset(cfg['dataset'], cache=cache, progress=progress)
-        if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+        raw = _raw(cfg, cache, progress)
         from brain2image.preprocess import Preprocessor
         from brain2image.encoders import make_encoder
         pre = Preprocessor(**cfg['preprocess']); pre._check_params(raw.sfreq, raw.n_times, raw.tmin)
@@ -412,8 +415,8 @@ def run(config: dict | str, # a config dict, or a preset name
     enc = _stage_encoder(cfg, out, ds, progress, say)
     gen_out = dict(conditions={}, generators={})
     if gens: head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, progress, say)
-    head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, raw, ds, enc, gen_out, progress, say) if gens else ({}, None)
-    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) if judge is not None else {}
+    head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, progress, say) if gens else ({}, None)
+    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, gen_out, judge, progress, say) if judge is not None else {}
     stages = {p.stem: json.loads(p.read_text()) for p in sorted((out / 'stages').glob('*.json'))}
     metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
                                 sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
@@ -462,8 +465,7 @@ def load_run(path: str | Path, # a run directory written by `run`
     for f in ('config.json', 'metrics.json', 'preprocess.json', 'conditions.pt'):
         if not (path / f).exists(): raise DataFormatError(path, f, 'missing: expected a finished run directory (brain2image run ... --out DIR)')
     cfg = json.loads((path / 'config.json').read_text())
-    raw = build_dataset(cfg['dataset'], cache=cache, progress=False)
-    if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
+    raw = _raw(cfg, cache, progress=False)
     pre = Preprocessor.from_dict(json.loads((path / 'preprocess.json').read_text()))
     ds = pre.transform(raw, progress=False)
     enc = load_encoder(path / 'encoder' / 'encoder.pt', ds, device=device).eval()

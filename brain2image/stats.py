@@ -4,13 +4,15 @@
 
 # %% ../nbs/00a_stats.ipynb #2c65cfba
 from __future__ import annotations
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, asdict
 import numpy as np
 import scipy.stats
 
 # %% auto #0
 __all__ = ['chance_level', 'bootstrap_ci', 'permutation_pvalue', 'binomial_pvalue', 'Score', 'score', 'per_class_accuracy',
-           'Difference', 'paired_difference']
+           'Difference', 'paired_difference', 'jsonable']
 
 # %% ../nbs/00a_stats.ipynb #c2b98dab
 def _labels(y, name='labels'):
@@ -128,3 +130,12 @@ def paired_difference(a, # per-trial values of the first condition [n]
     rng = np.random.default_rng(seed)
     null = (d * rng.choice([-1.0, 1.0], size=(n_permutations, len(d)))).mean(1)
     return Difference(float(d.mean()), lo, hi, float((1 + (null >= d.mean() - 1e-12).sum()) / (1 + n_permutations)), len(d))
+
+# %% ../nbs/00a_stats.ipynb #0b1adb22
+def jsonable(o):
+    "`o` as plain JSON values: dicts with str keys, lists, str, bool, int, float (NaN / inf -> None), None."
+    if isinstance(o, Mapping): return {str(k): jsonable(v) for k, v in o.items()}
+    if hasattr(o, 'tolist') and not isinstance(o, (str, bytes)): o = o.tolist()     # NumPy arrays and scalars, torch tensors
+    if isinstance(o, (list, tuple)): return [jsonable(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o): return None
+    return o

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_widgets.ipynb #7484bf56
 from __future__ import annotations
-import hashlib, html, io, time
+import hashlib, html, io
 from collections import OrderedDict
 from pathlib import Path
 import numpy as np

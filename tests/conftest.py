@@ -4,6 +4,14 @@ from brain2image.core import shared_data_dir
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
+@pytest.fixture(scope='module')
+def one_thread():
+    "One torch thread for a module (use with pytestmark): on 2 shared cores, 2 threads per process ran 5-8x slower under load."
+    import torch
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 @pytest.fixture(scope='session')
 def shared_data():
     "The real EEG beside the project (../shared/data); skips the test where it is absent."

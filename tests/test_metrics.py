@@ -11,12 +11,7 @@ from brain2image.metrics import (Judge, train_judge, JudgeFeatures, JudgeLogits,
                                  evaluate_generation, GenerationReport, inception_weights_path, inception_extractor,
                                  random_inception_weights, INCEPTION_FILE)
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "One torch thread: the machine's 2 cores are shared."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
 def tiny():

@@ -5,12 +5,7 @@ from brain2image.synthetic import make_synthetic
 from brain2image.conditioning import StimulusBank
 from brain2image.vae import EEGVAE, VAEConfig, train_vae, vae_loss, load_vae, save_vae, kl_weight_at
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "One torch thread for this module: on 2 shared cores, 2 threads per process ran these tests 5-8 times slower under load."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
 def tiny():
