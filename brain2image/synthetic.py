@@ -284,6 +284,20 @@ def _drift(model, onset, times):
     basis = np.concatenate([np.cos(np.outer(w, times)), np.sin(np.outer(w, times))])       # [2J, T]
     return (np.concatenate([P, Q], 2) @ basis + off[None, :, None]).astype(np.float32)
 
+# %% ../nbs/02_synthetic.ipynb #9a719f47
+def _proportional(labels, proportions, K, seed) -> np.ndarray:
+    "Sorted indices of trials to keep so that the classes' shares follow `proportions` (the commonest class keeps all its trials)."
+    q = np.asarray(proportions, dtype=np.float64)
+    if q.shape != (K,) or not np.isfinite(q).all() or (q <= 0).any():
+        raise ValueError(f'class_proportions: expected {K} positive numbers (one per class), got {list(np.atleast_1d(proportions))}')
+    q = q / q.sum(); cnt = np.bincount(labels, minlength=K)
+    total = (cnt / q).min()                                                  # the most trials these shares allow
+    rng, keep = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(6,))), []
+    for k in range(K):
+        idx = np.flatnonzero(labels == k); n_k = max(1, int(round(total * q[k])))
+        keep.append(rng.choice(idx, min(n_k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+
 # %% ../nbs/02_synthetic.ipynb #d81396af
 def make_synthetic(size: str = 'small', # preset: 'tiny' (tests), 'small' (quickstart) or 'full' (EEGCVPR40-sized)
                    *,
@@ -302,6 +316,7 @@ def make_synthetic(size: str = 'small', # preset: 'tiny' (tests), 'small' (quick
                    montage: str | None = None, # MNE standard montage; None = preset ('biosemi32' tiny, else 'biosemi128')
                    trials_per_run: int | None = None, # about this many trials per run (cut at pauses)
                    n_trials: int | None = None, # keep this many trials, dropping the rest at random (None = all)
+                   class_proportions=None, # share of trials per class, e.g. (0.85, 0.15) for an oddball design; None = equal
                    seed: int = 0,
                    progress: bool = True, # tqdm bar for large sets ("full")
                   ) -> EEGImageDataset:
@@ -325,6 +340,10 @@ def make_synthetic(size: str = 'small', # preset: 'tiny' (tests), 'small' (quick
     ch_names, U = montage_channels(p['montage'], p['n_chans'])
     image_index, subject, run, block, onset = _schedule(p['n_classes'], p['n_images_per_class'], p['n_subjects'], p['trials_per_image'],
                                                         p['trials_per_run'], design, p['n_trials'], seed)
+    if class_proportions is not None:
+        keep = _proportional(image_labels[image_index], class_proportions, p['n_classes'], seed)
+        image_index, subject, run, block, onset = image_index[keep], subject[keep], run[keep], block[keep], onset[keep]
+        p['class_proportions'] = [round(float(x), 6) for x in np.asarray(class_proportions, float) / np.sum(class_proportions)]
     n, C, T = len(image_index), len(ch_names), int(p['n_times'])
     times = p['tmin'] + np.arange(T) / p['sfreq']
     W, V = _forward_weights(seed, F.shape[1])

@@ -18,15 +18,19 @@ from .encoders import EEGEncoder, make_encoder
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective', 'ClipObjective',
-           'make_objective', 'SmallImageEncoder', 'images_to_tensor', 'train_image_encoder', 'image_embeddings',
-           'TrainConfig', 'epoch_order', 'check_encoder_data', 'encode', 'train_encoder', 'save_checkpoint',
-           'load_checkpoint', 'save_encoder', 'load_encoder', 'init_distributed', 'main']
+           'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor', 'train_image_encoder',
+           'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order', 'check_encoder_data', 'encode',
+           'train_encoder', 'save_checkpoint', 'load_checkpoint', 'save_encoder', 'load_encoder', 'init_distributed',
+           'main']
 
 # %% ../nbs/05_encoder_training.ipynb #cdf68ebf
 class CrossEntropyObjective(nn.Module):
-    "Cross-entropy of the encoder's class head (the paper's objective)."
+    "Cross-entropy of the encoder's class head (the paper's objective), optionally class-weighted."
     name, uses_head = 'ce', True
-    def forward(self, feats, logits, labels, image_index=None): return F.cross_entropy(logits, labels)
+    def __init__(self, class_weight=None): # [K] weight of each class's trials (see `class_weights`); None: all 1
+        super().__init__()
+        self.register_buffer('class_weight', None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32))
+    def forward(self, feats, logits, labels, image_index=None): return F.cross_entropy(logits, labels, weight=self.class_weight)
 
 class TripletObjective(nn.Module):
     "Batch-hard triplet loss on L2-normalised features: hardest positive vs hardest negative per anchor."
@@ -91,6 +95,19 @@ def make_objective(name: str, # 'ce', 'triplet', 'supcon' or 'clip'
         return ClipObjective(feature_dim, image_embeddings, **options)
     return OBJECTIVES[name](**options)
 
+def class_weights(labels, # training labels [n]
+                  n_classes: int, # K
+                  balance: str = 'auto', # 'auto' (weights only when classes are imbalanced), 'weight' (always) or 'none'
+                 ) -> torch.Tensor | None:
+    "Loss weights [K] that make every class weigh the same in a mean loss (n / (K n_k)), or None where none are wanted."
+    if balance not in ('auto', 'weight', 'none'): raise ValueError(f"balance={balance!r}: expected 'auto', 'weight' or 'none'")
+    from brain2image.stats import is_imbalanced
+    y = np.asarray(labels)
+    if balance == 'none' or (balance == 'auto' and not is_imbalanced(y, n_classes)): return None
+    cnt = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(cnt > 0, len(y) / (np.count_nonzero(cnt) * np.maximum(cnt, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
 # %% ../nbs/05_encoder_training.ipynb #6cd603cf
 class SmallImageEncoder(nn.Module):
     "A 4-block CNN for small RGB images; `forward` gives embeddings [B, dim], `head` class logits."
@@ -150,7 +167,8 @@ class TrainConfig:
     scheduler: str = 'cosine'     # 'cosine' or 'none'
     warmup_epochs: int = 1
     patience: int = 10           # early stopping: epochs without a better validation score (0 = off)
-    monitor: str = 'val_acc'      # 'val_acc' (higher is better) or 'val_loss' (lower is better)
+    monitor: str = 'val_bacc'     # 'val_bacc' (balanced accuracy), 'val_acc' (higher is better) or 'val_loss' (lower is better)
+    balance: str = 'auto'         # class-weighted loss: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
     grad_clip: float | None = 1.0
     split: str = 'by_image'       # the dataset split to use
     train_part: str = 'train'
@@ -160,6 +178,17 @@ class TrainConfig:
 
 PAPER_RECIPE = TrainConfig(objective='ce', epochs=200, batch_size=16, lr=1e-3, weight_decay=0.0, optimizer='adam',
                            scheduler='none', warmup_epochs=0, patience=0, grad_clip=None)
+
+_CHOICES = dict(objective=('ce', 'triplet', 'supcon', 'clip'), optimizer=('adam', 'adamw'), scheduler=('cosine', 'none'),
+                monitor=('val_bacc', 'val_acc', 'val_loss'), balance=('auto', 'weight', 'none'))
+
+def check_train_config(cfg: TrainConfig) -> TrainConfig:
+    "Raise a ValueError naming the field when a choice of `cfg` is not one of its options (a typo must not pick another behaviour)."
+    for k, options in _CHOICES.items():
+        if getattr(cfg, k) not in options: raise ValueError(f'TrainConfig.{k}={getattr(cfg, k)!r}: expected one of {list(options)}')
+    for k in ('epochs', 'batch_size'):
+        if not (isinstance(getattr(cfg, k), int) and getattr(cfg, k) >= 1): raise ValueError(f'TrainConfig.{k}={getattr(cfg, k)!r}: expected a positive integer')
+    return cfg
 
 # %% ../nbs/05_encoder_training.ipynb #8f04c3ae
 def _ddp_info():
@@ -211,13 +240,16 @@ def encode(encoder: nn.Module, # a trained encoder
 
 @torch.no_grad()
 def _evaluate(enc, objective, x, y, img, batch_size, dev):
-    enc.eval(); objective.eval(); tot, correct, n = 0.0, 0, 0
+    "Validation loss, accuracy and balanced accuracy."
+    from brain2image.stats import balanced_accuracy
+    enc.eval(); objective.eval(); tot, preds, n = 0.0, [], 0
     for i in range(0, len(x), batch_size):
         xb, yb, ib = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev), img[i:i + batch_size].to(dev)
         f = enc(xb); logits = enc.head(f)
         loss = objective(f, logits, yb, ib)
-        tot += float(loss) * len(xb); correct += int((logits.argmax(1) == yb).sum()); n += len(xb)
-    return tot / n, correct / n
+        tot += float(loss) * len(xb); preds.append(logits.argmax(1).cpu()); n += len(xb)
+    p = torch.cat(preds).numpy()
+    return tot / n, float((p == y.numpy()).mean()), balanced_accuracy(y.numpy(), p)
 
 # %% ../nbs/05_encoder_training.ipynb #1dd0b441
 def _tensors(ds, idx):
@@ -250,12 +282,15 @@ def train_encoder(encoder: EEGEncoder, # built by make_encoder for this data's s
     rank, world = _ddp_info()
     dev = get_device(device)
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
-    check_encoder_data(encoder, ds)
+    check_encoder_data(encoder, ds); check_train_config(cfg)
     seed_everything(cfg.seed)
-    objective = make_objective(cfg.objective, encoder.feature_dim, image_embeddings, **cfg.objective_options).to(dev)
+    tr_idx, va_idx = _parts(ds, cfg)
+    cw = class_weights(ds.labels[tr_idx], ds.n_classes, cfg.balance)
+    opts = dict(cfg.objective_options, **({'class_weight': cw} if cw is not None and cfg.objective == 'ce' else {}))
+    objective = make_objective(cfg.objective, encoder.feature_dim, image_embeddings, **opts).to(dev)
+    probe_w = None if cw is None else cw.to(dev)
     encoder.to(dev)
     model = nn.parallel.DistributedDataParallel(encoder) if world > 1 else encoder
-    tr_idx, va_idx = _parts(ds, cfg)
     xtr, ytr, itr = _tensors(ds, tr_idx); xva, yva, iva = _tensors(ds, va_idx)
     params = list(encoder.parameters()) + list(objective.parameters())
     opt = (torch.optim.AdamW if cfg.optimizer == 'adamw' else torch.optim.Adam)(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -270,7 +305,7 @@ def train_encoder(encoder: EEGEncoder, # built by make_encoder for this data's s
         opt.load_state_dict(c['optimizer']); sched.load_state_dict(c['scheduler']); torch.set_rng_state(c['rng'])
         state = c['state']
     log = get_logger('training')
-    higher = cfg.monitor == 'val_acc'
+    higher = cfg.monitor != 'val_loss'
     first = cfg.epochs if state.get('stopped_early') else state['epoch'] + 1   # early-stopped: nothing left to train
     last = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, first + max_epochs_this_call)
     bar = tqdm(range(first, last), desc=f'{encoder.encoder_name}/{cfg.objective}', disable=not progress or rank != 0,
@@ -283,21 +318,22 @@ def train_encoder(encoder: EEGEncoder, # built by make_encoder for this data's s
             f = model(xb)
             logits = encoder.head(f if objective.uses_head else f.detach())
             loss = objective(f, logits, yb, ib)
-            if not objective.uses_head: loss = loss + F.cross_entropy(logits, yb)   # linear probe on detached features
+            if not objective.uses_head: loss = loss + F.cross_entropy(logits, yb, weight=probe_w)   # linear probe on detached features
             opt.zero_grad(set_to_none=True); loss.backward()
             if cfg.grad_clip: nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step(); sched.step()
             tot += loss.item() * len(b); n += len(b)
-        val_loss, val_acc = _evaluate(encoder, objective, xva, yva, iva, 512, dev)
-        score = val_acc if higher else val_loss
-        rec = dict(epoch=epoch, train_loss=tot / max(n, 1), val_loss=val_loss, val_acc=val_acc, lr=sched.get_last_lr()[0], seconds=time.time() - t0)
+        val_loss, val_acc, val_bacc = _evaluate(encoder, objective, xva, yva, iva, 512, dev)
+        score = dict(val_loss=val_loss, val_acc=val_acc, val_bacc=val_bacc)[cfg.monitor]
+        rec = dict(epoch=epoch, train_loss=tot / max(n, 1), val_loss=val_loss, val_acc=val_acc, val_bacc=val_bacc,
+                   lr=sched.get_last_lr()[0], seconds=time.time() - t0)
         state['history'].append(rec); state['epoch'] = epoch
         if state['best_score'] is None or (score > state['best_score'] if higher else score < state['best_score']):
             state.update(best_score=score, best_epoch=epoch, bad_epochs=0,
                          best_encoder={k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
                          best_objective={k: v.detach().cpu().clone() for k, v in objective.state_dict().items()})
         else: state['bad_epochs'] += 1
-        bar.set_postfix(loss=f'{rec["train_loss"]:.3f}', val_acc=f'{val_acc:.3f}', best=f'{state["best_score"]:.3f}')
+        bar.set_postfix(loss=f'{rec["train_loss"]:.3f}', val_bacc=f'{val_bacc:.3f}', best=f'{state["best_score"]:.3f}')
         stopped = bool(cfg.patience) and state['bad_epochs'] >= cfg.patience
         state['stopped_early'] = stopped
         if ckpt is not None and rank == 0:
