@@ -277,7 +277,7 @@ class ProbeResult:
         return '\n'.join(lines)
 
 
-def _above(s: Score, min_effect: float, alpha: float) -> bool: return bool(s.significant(alpha) and s.acc > s.chance + min_effect)
+def _above(s: Score, min_effect: float, alpha: float) -> bool: return bool(s.significant(alpha) and s.value > s.value_chance + min_effect)
 def _gain(d: Difference, min_effect: float, alpha: float) -> bool: return bool(d.significant(alpha) and d.diff > min_effect)
 
 def _na(name, question, why) -> ProbeResult:
@@ -312,10 +312,10 @@ def baseline_probe(ds: EEGImageDataset, # epochs with a pre-stimulus baseline (t
     folds, how = _folds(ds, split, n_folds, seed)
     r = crossval_decode(baseline_features(ds), ds.labels, folds, ds.n_classes, classifier, n_permutations, seed=seed)
     s = r.score; fired = _above(s, min_effect, alpha)
-    msg = (f'The class is decodable from the pre-stimulus baseline ({s.acc:.2f}, chance {s.chance:.2f}): before the image appears the EEG '
+    msg = (f'The class is decodable from the pre-stimulus baseline ({s.value:.2f}, chance {s.value_chance:.2f}): before the image appears the EEG '
            'already carries the class, so slow drift or state shared by the trials of a class, not the visual response, drives decoding.'
            if fired else
-           f'The pre-stimulus baseline does not predict the class beyond chance ({s.acc:.2f}, chance {s.chance:.2f}): no sign of class information before the image appears.')
+           f'The pre-stimulus baseline does not predict the class beyond chance ({s.value:.2f}, chance {s.value_chance:.2f}): no sign of class information before the image appears.')
     return ProbeResult('baseline', q, fired, msg, {'baseline': s}, {}, {'baseline': f'class from pre-stimulus channel means ({ds.tmin:g} to 0 s), {how}'},
                        dict(evaluation=how), time.perf_counter() - t0)
 
@@ -364,15 +364,15 @@ def time_probe(ds: EEGImageDataset, # the data, with blocks/runs or onsets
     b = crossval_decode(X, groups, make_folds(groups, None, n_folds, seed), G, classifier, n_permutations, seed=seed).score
     fa, fb = _above(a, min_effect, alpha), _above(b, min_effect, alpha)
     if fa and fb:
-        msg = (f'Trials of a class sit together in time (class from session position alone: {a.acc:.2f}, chance {a.chance:.2f}) and the EEG '
-               f'tracks session position (block from {src}: {b.acc:.2f}, chance {b.chance:.3f}), so any slow change in the EEG carries the class.')
+        msg = (f'Trials of a class sit together in time (class from session position alone: {a.value:.2f}, chance {a.value_chance:.2f}) and the EEG '
+               f'tracks session position (block from {src}: {b.value:.2f}, chance {b.value_chance:.3f}), so any slow change in the EEG carries the class.')
     elif fb:
-        msg = (f'The EEG tracks session position (block from {src}: {b.acc:.2f}, chance {b.chance:.3f}), but the class cannot be told from '
-               f'session position ({a.acc:.2f}, chance {a.chance:.2f}), so drift cannot stand in for the class.')
+        msg = (f'The EEG tracks session position (block from {src}: {b.value:.2f}, chance {b.value_chance:.3f}), but the class cannot be told from '
+               f'session position ({a.value:.2f}, chance {a.value_chance:.2f}), so drift cannot stand in for the class.')
     elif fa:
-        msg = (f'Classes sit together in time ({a.acc:.2f} from session position, chance {a.chance:.2f}) but the EEG does not track session '
-               f'position ({b.acc:.2f}, chance {b.chance:.3f}): a block design, with no drift visible.')
-    else: msg = f'Neither the design (class from session position {a.acc:.2f}, chance {a.chance:.2f}) nor the EEG (block {b.acc:.2f}) links class and time.'
+        msg = (f'Classes sit together in time ({a.value:.2f} from session position, chance {a.value_chance:.2f}) but the EEG does not track session '
+               f'position ({b.value:.2f}, chance {b.value_chance:.3f}): a block design, with no drift visible.')
+    else: msg = f'Neither the design (class from session position {a.value:.2f}, chance {a.value_chance:.2f}) nor the EEG (block {b.value:.2f}) links class and time.'
     return ProbeResult('time', q, fa and fb, msg, {'class_from_time': a, 'block_from_eeg': b}, {},
                        {'class_from_time': f'class from session position alone ({tname}, nearest training trial; no EEG)',
                         'block_from_eeg': f'which of {G} {how} a trial belongs to, from {src}'},
@@ -412,13 +412,13 @@ def within_block_shuffle_probe(ds: EEGImageDataset, # the data, with blocks/runs
     pure = float(np.mean([len(np.unique(ds.labels[groups == k])) == 1 for k in range(groups.max() + 1)]))   # blocks of one class
     fired = _above(shuf, min_effect, alpha)
     if fired and pure >= 0.99:
-        msg = (f'Every block holds one class, so shuffling labels within blocks changes nothing and the decoder keeps {shuf.acc:.2f} (chance '
-               f'{shuf.chance:.2f}): in this design what each image evoked cannot be told apart from what the trials of a block share, so any '
+        msg = (f'Every block holds one class, so shuffling labels within blocks changes nothing and the decoder keeps {shuf.value:.2f} (chance '
+               f'{shuf.value_chance:.2f}): in this design what each image evoked cannot be told apart from what the trials of a block share, so any '
                'accuracy may be drift (the baseline, time, band and split probes say whether drift is there).')
-    else: msg = (f'Trained on labels shuffled within blocks the decoder still reaches {shuf.acc:.2f} (true labels {true.acc:.2f}, chance {shuf.chance:.2f}): '
+    else: msg = (f'Trained on labels shuffled within blocks the decoder still reaches {shuf.value:.2f} (true labels {true.value:.2f}, chance {shuf.value_chance:.2f}): '
            f'it uses what the trials of a block share ({pure:.0%} of the blocks hold one class), not what each image evoked.'
            if fired else
-           f'Shuffling labels within blocks brings the decoder to chance ({shuf.acc:.2f} vs {true.acc:.2f} with true labels, chance {shuf.chance:.2f}): '
+           f'Shuffling labels within blocks brings the decoder to chance ({shuf.value:.2f} vs {true.value:.2f} with true labels, chance {shuf.value_chance:.2f}): '
            'it needs each trial\'s own label, not what its block shares.')
     return ProbeResult('within_block_shuffle', q, fired, msg, {'true_labels': true, 'shuffled_within_blocks': shuf}, {},
                        {'true_labels': f'class from post-stimulus window means, {ev}',
@@ -450,17 +450,18 @@ def band_probe(ds: EEGImageDataset, # the data
     r = {k: crossval_decode(flat(F), ds.labels, folds, ds.n_classes, classifier, n_permutations, seed=seed)
          for k, F in [('as_given', full), ('slow_removed', fast), ('slow_only', coef)]}
     c = {k: v.correct[np.argsort(v.test)] for k, v in r.items()}
-    drop = paired_difference(c['as_given'], c['slow_removed'], seed=seed, n_permutations=max(200, n_permutations))
-    slow_beats = paired_difference(c['slow_only'], c['slow_removed'], seed=seed, n_permutations=max(200, n_permutations))
+    g = r['as_given']; by = g.y_true[np.argsort(g.test)] if g.score.imbalanced else None   # imbalanced: differences of balanced accuracies
+    drop = paired_difference(c['as_given'], c['slow_removed'], seed=seed, n_permutations=max(200, n_permutations), balance_by=by)
+    slow_beats = paired_difference(c['slow_only'], c['slow_removed'], seed=seed, n_permutations=max(200, n_permutations), balance_by=by)
     f1, f2 = _gain(drop, min_effect, alpha), _gain(slow_beats, min_effect, alpha)
     s = {k: v.score for k, v in r.items()}
     if f1 or f2:
         msg = (f'Decoding leans on the sub-{cutoff:g} Hz part, where drift lives: '
-               + (f'removing it costs {drop.diff:.2f} of accuracy ({s["as_given"].acc:.2f} -> {s["slow_removed"].acc:.2f})' if f1 else
-                  f'it alone decodes better ({s["slow_only"].acc:.2f}) than everything faster ({s["slow_removed"].acc:.2f})') + '.')
+               + (f'removing it costs {drop.diff:.2f} of accuracy ({s["as_given"].value:.2f} -> {s["slow_removed"].value:.2f})' if f1 else
+                  f'it alone decodes better ({s["slow_only"].value:.2f}) than everything faster ({s["slow_removed"].value:.2f})') + '.')
     else:
-        msg = (f'Removing the sub-{cutoff:g} Hz part does not cost accuracy ({s["as_given"].acc:.2f} -> {s["slow_removed"].acc:.2f}); '
-               f'the slow part alone decodes at {s["slow_only"].acc:.2f} (chance {s["slow_only"].chance:.2f}), less than the faster part, as evoked responses have slow parts too.')
+        msg = (f'Removing the sub-{cutoff:g} Hz part does not cost accuracy ({s["as_given"].value:.2f} -> {s["slow_removed"].value:.2f}); '
+               f'the slow part alone decodes at {s["slow_only"].value:.2f} (chance {s["slow_only"].value_chance:.2f}), less than the faster part, as evoked responses have slow parts too.')
     return ProbeResult('band', q, f1 or f2, msg, s, {'drop_without_slow': drop, 'slow_only_minus_fast': slow_beats},
                        {'as_given': f'class from post-stimulus window means, {ev}',
                         'slow_removed': f'the same after projecting out the sub-{cutoff:g} Hz part of each epoch ({Q.shape[1]} slow components)',
@@ -491,14 +492,15 @@ def split_probe(ds: EEGImageDataset, # the data, with blocks/runs or onsets
     X = window_features(ds, n_win=n_win)
     r = {'by_trial': crossval_decode(X, ds.labels, make_folds(ds.labels, None, n_folds, seed), ds.n_classes, classifier, n_permutations, seed=seed),
          'by_block': crossval_decode(X, ds.labels, make_folds(ds.labels, groups, min(n_folds, G), seed), ds.n_classes, classifier, n_permutations, seed=seed)}
-    d = paired_difference(*(v.correct[np.argsort(v.test)] for v in r.values()), seed=seed, n_permutations=max(200, n_permutations))
+    g = r['by_trial']; by = g.y_true[np.argsort(g.test)] if g.score.imbalanced else None   # imbalanced: a difference of balanced accuracies
+    d = paired_difference(*(v.correct[np.argsort(v.test)] for v in r.values()), seed=seed, n_permutations=max(200, n_permutations), balance_by=by)
     s = {k: v.score for k, v in r.items()}
-    share = d.diff / max(s['by_trial'].acc - s['by_trial'].chance, 1e-9)
+    share = d.diff / max(s['by_trial'].value - s['by_trial'].value_chance, 1e-9)
     fired = _gain(d, min_effect, alpha) and share > min_share
-    msg = (f'Holding out whole blocks costs {d.diff:.2f} of accuracy ({s["by_trial"].acc:.2f} by trial -> {s["by_block"].acc:.2f} by block, chance '
-           f'{s["by_block"].chance:.2f}): what the decoder learned does not carry over to unseen blocks, as drift does not.'
+    msg = (f'Holding out whole blocks costs {d.diff:.2f} of accuracy ({s["by_trial"].value:.2f} by trial -> {s["by_block"].value:.2f} by block, chance '
+           f'{s["by_block"].value_chance:.2f}): what the decoder learned does not carry over to unseen blocks, as drift does not.'
            if fired else
-           f'Holding out whole blocks costs little or nothing ({s["by_trial"].acc:.2f} by trial, {s["by_block"].acc:.2f} by block, {max(share, 0):.0%} '
+           f'Holding out whole blocks costs little or nothing ({s["by_trial"].value:.2f} by trial, {s["by_block"].value:.2f} by block, {max(share, 0):.0%} '
            'of the gain over chance): what the decoder learned carries over to unseen blocks.')
     return ProbeResult('split', q, fired, msg, s, {'trial_minus_block': d},
                        {'by_trial': f'class from post-stimulus window means, {n_folds}-fold cross-validation over trials',
@@ -537,8 +539,8 @@ class ConfoundReport:
                 rows.append(dict(probe=p.name, measure='-', what=p.message, kind='-', value=np.nan, chance=np.nan, ci_low=np.nan,
                                  ci_high=np.nan, p_value=np.nan, n=0, alarm=alarm)); continue
             for k, s in p.scores.items():
-                rows.append(dict(probe=p.name, measure=k, what=p.what.get(k, ''), kind='accuracy', value=s.acc, chance=s.chance,
-                                 ci_low=s.ci_low, ci_high=s.ci_high, p_value=s.p_value, n=s.n, alarm=alarm))
+                rows.append(dict(probe=p.name, measure=k, what=p.what.get(k, ''), kind='accuracy', value=s.value, chance=s.value_chance,
+                                 ci_low=s.value_ci[0], ci_high=s.value_ci[1], p_value=s.value_p, n=s.n, alarm=alarm))
             for k, d in p.differences.items():
                 rows.append(dict(probe=p.name, measure=k, what=p.what.get(k, ''), kind='difference', value=d.diff, chance=0.0,
                                  ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value, n=d.n, alarm=alarm))

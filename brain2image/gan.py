@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataFormatError, get_device, get_logger, seed_everything
-from .training import save_checkpoint, load_checkpoint, epoch_order
+from .training import save_checkpoint, load_checkpoint, epoch_order, balanced_sampling_weights
 from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials
 
 # %% auto #0
@@ -45,6 +45,7 @@ class GANConfig:
     d_steps: int = 1               # D updates per G update
     finetune_encoder: bool = False # train the EEG encoder jointly (default: frozen, as the paper)
     encoder_lr_scale: float = 0.1  # encoder learning rate = lr_g x this, when fine-tuning
+    balance: str = 'auto'         # class-balanced epochs: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
     split: str = 'by_image'
     train_part: str = 'train'
     seed: int = 0
@@ -229,7 +230,10 @@ def train_gan(gan: ConditionalGAN,
     opt_d = torch.optim.Adam(gan.D.parameters(), cfg.lr_d, betas=cfg.betas)
     opt_e = torch.optim.Adam(encoder.parameters(), cfg.lr_g * cfg.encoder_lr_scale) if ft else None
     if ft: encoder.to(dev)
-    tr = torch.from_numpy(np.asarray(ds.splits[cfg.split][cfg.train_part]) if cfg.split in ds.splits else np.arange(len(ds)))
+    if cfg.split not in ds.splits or len(ds.splits[cfg.split].get(cfg.train_part, [])) == 0:   # never all trials: test trials must stay unseen
+        raise DataFormatError(ds.source, 'splits', f'no part {cfg.train_part!r} of a split {cfg.split!r}; available: {list(ds.splits)} (make one with brain2image.data.split_by)')
+    tr = torch.from_numpy(np.asarray(ds.splits[cfg.split][cfg.train_part]))
+    sw = balanced_sampling_weights(ds.labels[tr.numpy()], ds.n_classes, cfg.balance)
     labels = torch.from_numpy(ds.labels)
     eeg = torch.from_numpy(np.asarray(ds.eeg, dtype=np.float32)) if ft else None
     def cond_of(idx):
@@ -255,7 +259,7 @@ def train_gan(gan: ConditionalGAN,
         gan.train(); t0 = time.time(); acc = {}
         if ft: encoder.train()
         g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size) if len(b) > 1]
+        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size, weights=sw) if len(b) > 1]
         for idx in batches:
             r = gan_step(gan, opt_g, opt_d, bank.targets(idx, g).to(dev), cond_of(idx), labels[idx].to(dev), opt_e)
             for k, v in r.items(): acc[k] = acc.get(k, 0.0) + v / len(batches)

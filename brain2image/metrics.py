@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .core import DataFormatError, atomic_path, data_dir, get_device
 from .data import EEGImageDataset
 from .stats import Score, jsonable, paired_difference, per_class_accuracy, score
-from .training import SmallImageEncoder, images_to_tensor, load_checkpoint
+from .training import SmallImageEncoder, images_to_tensor, load_checkpoint, class_weights
 
 # %% auto #0
 __all__ = ['AUGMENTS', 'INCEPTION_FILE', 'INCEPTION_FILES', 'INCEPTION_URLS', 'INCEPTION_FEATURES', 'CONTROLS', 'ROW_ORDER',
@@ -103,9 +103,11 @@ def _augment(xb, kind, g):
     xb = F.grid_sample(xb, F.affine_grid(th, list(xb.shape), align_corners=False), padding_mode='border', align_corners=False)
     return _blur(xb, 0.1 + 0.9 * torch.rand(B, generator=g)) if torch.rand(1, generator=g) < 0.5 else xb
 
-def _fit_classifier(x, y, n_classes, epochs, dim, seed, dev, progress, augment='flip_shift', batch_size=16, lr=3e-3):
-    "Cross-entropy training of a SmallImageEncoder: AdamW with a one-cycle learning rate, random augmentation."
+def _fit_classifier(x, y, n_classes, epochs, dim, seed, dev, progress, augment='flip_shift', batch_size=16, lr=3e-3, balance='auto'):
+    "Cross-entropy training of a SmallImageEncoder (class-weighted when classes are imbalanced): AdamW, one-cycle learning rate, random augmentation."
     g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
+    w = class_weights(y.numpy(), n_classes, balance)
+    if w is not None: w = w.to(dev)
     net = SmallImageEncoder(n_classes, dim).to(dev)
     opt = torch.optim.AdamW(list(net.parameters()), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * math.ceil(len(x) / batch_size))
@@ -113,7 +115,7 @@ def _fit_classifier(x, y, n_classes, epochs, dim, seed, dev, progress, augment='
     for ep in tqdm(range(epochs), desc='judge', disable=not progress):
         net.train()
         for b in torch.randperm(len(x), generator=g).split(batch_size):
-            loss = F.cross_entropy(net.head(net(_augment(x[b], augment, g).to(dev))), y[b].to(dev))
+            loss = F.cross_entropy(net.head(net(_augment(x[b], augment, g).to(dev))), y[b].to(dev), weight=w)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return net.eval()
 
@@ -125,6 +127,7 @@ def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 arra
                 dim: int = 64, # embedding size (the FID/KID feature dimension)
                 augment: str = 'flip_shift', # 'flip_shift' (as train_image_encoder) or 'strong' (+ any rotation, scale, blur: orientation-free stimuli)
                 batch_size: int = 16, lr: float = 3e-3,
+                balance: str = 'auto', # class-weighted loss: 'auto' (when the stimulus classes are imbalanced), 'weight' or 'none'
                ) -> Judge:
     "Train a judge on the stimulus images of `ds`, holding out a few images per class to measure its own accuracy."
     if not isinstance(ds.images, np.ndarray) or ds.images.ndim != 4:
@@ -141,7 +144,7 @@ def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 arra
         held += rng.choice(idx, holdout_per_class, replace=False).tolist()
     train = np.setdiff1d(np.flatnonzero(lab >= 0), held)
     x, y = images_to_tensor(ds.images[train], size), torch.from_numpy(lab[train]).long()
-    net = _fit_classifier(x, y, ds.n_classes, epochs, dim, seed, get_device(device), progress, augment, batch_size, lr)
+    net = _fit_classifier(x, y, ds.n_classes, epochs, dim, seed, get_device(device), progress, augment, batch_size, lr, balance)
     judge = Judge(net, size, ds.class_names, heldout_images=sorted(held))
     if held: judge.heldout = judge.score(images_to_tensor(ds.images[held]), lab[held], seed=seed)
     return judge
@@ -162,7 +165,7 @@ def _load(cls, path, device=None) -> Judge:
         raise DataFormatError(path, 'kind', "expected a file written by Judge.save (kind 'brain2image.judge')")
     net = SmallImageEncoder(**c['config']); net.load_state_dict(c['state_dict'])
     return cls(net.to(get_device(device)), c['size'], c['class_names'],
-               Score(**c['heldout']) if c['heldout'] is not None else None, c['heldout_images'])
+               Score.from_dict(c['heldout']) if c['heldout'] is not None else None, c['heldout_images'])
 
 Judge.save, Judge.load = _save, classmethod(_load)
 
@@ -462,23 +465,27 @@ def _class_codes(class_codes, C_all, labels, reference, K, D):
     return codes
 
 def _verdict(scores, diffs, n):
-    e = scores['eeg']
+    e = scores['eeg']; m = 'balanced judge accuracy' if e.measure == 'balanced accuracy' else 'judge accuracy'
     if not {'shuffled', 'random'} <= set(diffs):
-        return False, f'Cannot say whether the images are EEG-driven: the shuffled and random controls are both needed (judge accuracy from the EEG {e}).'
+        return False, f'Cannot say whether the images are EEG-driven: the shuffled and random controls are both needed ({m} from the EEG {e}).'
     name = dict(shuffled='shuffled EEG', random='random codes')
-    part = lambda c: f'{name[c]} ({scores[c].acc:.2f}) by {diffs[c]}'
-    miss = lambda c: f'{name[c]} ({scores[c].acc:.2f}): difference {diffs[c]}'
+    part = lambda c: f'{name[c]} ({scores[c].value:.2f}) by {diffs[c]}'
+    miss = lambda c: f'{name[c]} ({scores[c].value:.2f}): difference {diffs[c]}'
     ok = {c: diffs[c].significant() for c in ('shuffled', 'random')}
     driven = all(ok.values())
-    if driven: s = f'EEG-driven: judge accuracy from the EEG, {e.acc:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], beats {part("shuffled")} and {part("random")}.'
+    lo, hi = e.value_ci
+    if driven: s = f'EEG-driven: {m} from the EEG, {e.value:.2f} [{lo:.2f}, {hi:.2f}], beats {part("shuffled")} and {part("random")}.'
     else:
         won = [c for c in ok if ok[c]]; lost = [c for c in ok if not ok[c]]
-        s = (f'Not shown to be EEG-driven: judge accuracy from the EEG, {e.acc:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], '
+        s = (f'Not shown to be EEG-driven: {m} from the EEG, {e.value:.2f} [{lo:.2f}, {hi:.2f}], '
              f'does not beat {" or ".join(miss(c) for c in lost)}' + (f' (it does beat {part(won[0])})' if won else '') + '.')
-    ref = [f'class codes give {scores["class"].acc:.2f}' if 'class' in scores else '',
-           f'the real stimuli {scores["stimuli"].acc:.2f} (the judge\'s ceiling)' if 'stimuli' in scores else '']
+    ref = [f'class codes give {scores["class"].value:.2f}' if 'class' in scores else '',
+           f'the real stimuli {scores["stimuli"].value:.2f} (the judge\'s ceiling)' if 'stimuli' in scores else '']
     ref = [r for r in ref if r]
     if ref: s += f' For reference, on the same {n} trials ' + ' and '.join(ref) + '.'
+    if e.measure == 'balanced accuracy':
+        s += (f' Classes are imbalanced ({"/".join(map(str, e.class_counts))} trials): read the balanced accuracy, chance '
+              f'{e.bacc_chance:.2f}; plain accuracy has chance {e.chance:.2f}, the majority rate.')
     return driven, s
 
 def evaluate_generation(generate, # callable: conditions [B, D] float tensor (CPU) -> images [B, 3, H, W] in [-1, 1]
@@ -533,15 +540,17 @@ def evaluate_generation(generate, # callable: conditions [B, D] float tensor (CP
     ex = np.concatenate([np.flatnonzero(y == k)[:n_examples] for k in range(K)])
     for r in rows:
         p = judge.probs(images[r], batch_size); pred = p.argmax(1).numpy()
-        s = scores[r] = score(y, pred, K, seed=seed); correct[r] = (pred == y).astype(np.float64)
-        row = {'judge acc': s.acc, 'CI low': s.ci_low, 'CI high': s.ci_high, 'p': s.p_value, 'chance': s.chance, 'n': s.n}
+        s = scores[r] = score(y, pred, K, proba=p.numpy(), seed=seed); correct[r] = (pred == y).astype(np.float64)
+        (lo, hi) = s.value_ci                    # interval, p and chance of the number to read (balanced accuracy when classes are imbalanced)
+        row = {'judge acc': s.acc, 'balanced acc': s.bacc, 'CI low': lo, 'CI high': hi, 'p': s.value_p, 'chance': s.value_chance, 'n': s.n}
         for k in ks: row[f'{k}-way'] = kway_accuracy(p, y, k, seed=seed)[0]
         row['IS'] = inception_score(images[r], judge=judge, seed=seed)[0]
         if with_fid:
             row['FID'] = fid(real, images[r], judge=judge)
             row['KID'] = kid(real, images[r], judge=judge, seed=seed)[0]
         table[r] = row; per_class[r] = per_class_accuracy(y, pred, K); ex_ok[r] = correct[r][ex].astype(bool)
-    diffs = {c: paired_difference(correct['eeg'], correct[c], seed=seed) for c in ('shuffled', 'random') if c in correct}
+    by = y if scores['eeg'].imbalanced else None         # imbalanced: every class weighs the same (balanced accuracies)
+    diffs = {c: paired_difference(correct['eeg'], correct[c], seed=seed, balance_by=by) for c in ('shuffled', 'random') if c in correct}
     driven, verdict = _verdict(scores, diffs, n)
     tab = pd.DataFrame.from_dict(table, orient='index'); tab.index.name = 'condition'
     pc = pd.DataFrame(per_class, index=list(ds.class_names)); pc.index.name = 'class'

@@ -19,9 +19,9 @@ from .encoders import EEGEncoder, make_encoder
 # %% auto #0
 __all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective', 'ClipObjective',
            'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor', 'train_image_encoder',
-           'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order', 'check_encoder_data', 'encode',
-           'train_encoder', 'save_checkpoint', 'load_checkpoint', 'save_encoder', 'load_encoder', 'init_distributed',
-           'main']
+           'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order', 'balanced_sampling_weights',
+           'check_encoder_data', 'encode', 'train_encoder', 'save_checkpoint', 'load_checkpoint', 'save_encoder',
+           'load_encoder', 'init_distributed', 'main']
 
 # %% ../nbs/05_encoder_training.ipynb #cdf68ebf
 class CrossEntropyObjective(nn.Module):
@@ -195,11 +195,21 @@ def _ddp_info():
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, world: int = 1) -> list[torch.Tensor]:
-    "This rank's batches for `epoch`: a permutation seeded by (seed, epoch), cut into global batches, shared out by rank."
+def epoch_order(n: int, epoch: int, seed: int, batch_size: int, rank: int = 0, world: int = 1,
+                weights: torch.Tensor | None = None, # [n] sampling weights: draw n items with replacement (class-balanced epochs)
+               ) -> list[torch.Tensor]:
+    "This rank's batches for `epoch`: a permutation (or a weighted draw) seeded by (seed, epoch), cut into global batches, shared out by rank."
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    perm = torch.randperm(n, generator=g)
+    perm = torch.randperm(n, generator=g) if weights is None else torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), n, True, generator=g)
     return [b[rank::world] for b in perm.split(batch_size) if len(b) >= world]
+
+def balanced_sampling_weights(labels, # training labels [n]
+                              n_classes: int,
+                              balance: str = 'auto', # 'auto' (only when classes are imbalanced), 'weight' (always) or 'none'
+                             ) -> torch.Tensor | None:
+    "Per-item weights [n] (1 / trials of its class) for `epoch_order`, so that every class is drawn equally often; None: plain permutation."
+    w = class_weights(labels, n_classes, balance)
+    return None if w is None else w[torch.as_tensor(np.asarray(labels))].double()
 
 def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
     total, warm = max(1, cfg.epochs * steps_per_epoch), cfg.warmup_epochs * steps_per_epoch

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import DataFormatError, get_device, seed_everything
-from .training import save_checkpoint, load_checkpoint, epoch_order
+from .training import save_checkpoint, load_checkpoint, epoch_order, balanced_sampling_weights
 from .conditioning import StimulusBank, save_grid, grid_trials
 
 # %% auto #0
@@ -134,6 +134,7 @@ class VAEConfig:
     kl_warmup_epochs: int = 0     # KL weight rises linearly from 0 over this many epochs (0 = off)
     recon: str = 'mse'            # 'mse' or 'l1'
     grad_clip: float | None = 10.0
+    balance: str = 'auto'         # class-balanced epochs: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
     split: str = 'by_image'       # the dataset split to use
     train_part: str = 'train'
     val_part: str = 'val'
@@ -188,6 +189,7 @@ def train_vae(vae: EEGVAE,
     dev = get_device(device); seed_everything(cfg.seed); vae.to(dev)
     tr, va = _parts(ds, cfg)
     if len(tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(tr)} trial(s); BatchNorm needs at least 2')
+    sw = balanced_sampling_weights(ds.labels[tr.numpy()], ds.n_classes, cfg.balance)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gt = grid_trials(ds, cfg.split)
     grid_noise = torch.randn(len(gt), cfg.grid_samples, vae.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
@@ -206,7 +208,7 @@ def train_vae(vae: EEGVAE,
     for epoch in bar:
         vae.train(); t0 = time.time(); acc = dict(loss=0.0, recon=0.0, kl=0.0); n = 0
         g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size) if len(b) > 1]  # BatchNorm needs 2+
+        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size, weights=sw) if len(b) > 1]  # BatchNorm needs 2+
         for i, idx in enumerate(batches):
             w = kl_weight_at(cfg, epoch + i / len(batches))
             noise = torch.randn(len(idx), vae.z_dim, generator=g).to(dev)

@@ -8,6 +8,9 @@ from brain2image.conditioning import eeg_conditions, cond_dim
 from brain2image.gan import ConditionalGAN, gan_config, train_gan
 from brain2image.decode import EEGToImage, load_decoder
 
+# Images in [-1, 1] recomputed through a network: equal up to float round-off (BLAS kernels differ with batch, threads, CPU).
+close = lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
 @pytest.fixture(scope='module')
 def decoder():
     raw = make_synthetic('tiny', progress=False)
@@ -23,8 +26,8 @@ def test_raw_eeg_to_images(decoder):
     raw, dec = decoder
     a = dec(raw[:4], n_samples=3, seed=1)
     assert a.shape == (4, 3, 3, 32, 32) and torch.isfinite(a).all()
-    assert torch.equal(a, dec(raw[:4], n_samples=3, seed=1)) and not torch.equal(a, dec(raw[:4], n_samples=3, seed=2))
-    assert not torch.equal(a[:, 0], a[:, 1])                      # several images from one trial
+    assert close(a, dec(raw[:4], n_samples=3, seed=1)) and not close(a, dec(raw[:4], n_samples=3, seed=2))
+    assert not close(a[:, 0], a[:, 1])                            # several images from one trial
     one = dec(raw.eeg[0], sfreq=raw.sfreq, ch_names=raw.ch_names, seed=1)
     assert one.shape == (1, 1, 3, 32, 32)
 
@@ -42,6 +45,6 @@ def test_refuses_mismatched_eeg(decoder, change, msg):
 def test_save_load(decoder, tmp_path):
     raw, dec = decoder
     dec.save(tmp_path / 'dec')
-    assert torch.equal(load_decoder(tmp_path / 'dec')(raw[:2], seed=3), dec(raw[:2], seed=3))
+    torch.testing.assert_close(load_decoder(tmp_path / 'dec')(raw[:2], seed=3), dec(raw[:2], seed=3), rtol=1e-5, atol=1e-5)
     (tmp_path / 'dec' / 'decoder.json').write_text('{')
     with pytest.raises(DataFormatError, match='decoder.json'): load_decoder(tmp_path / 'dec')

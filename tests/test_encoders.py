@@ -10,7 +10,7 @@ def test_contract(name, C, T, K):
     assert f.shape == (3, 64) and torch.isfinite(f).all()
     assert enc.classify(x).shape == (3, K)
     twin = make_encoder(**enc.config).eval(); twin.load_state_dict(enc.state_dict())
-    assert torch.allclose(twin(x), f)
+    torch.testing.assert_close(twin(x), f, rtol=1e-5, atol=1e-6)        # rebuilt from its config and weights, run again: round-off
     with pytest.raises(ValueError, match=f'{C} channels'): enc(torch.randn(3, C + 1, T))
 
 def test_paper_lstm_defaults():

@@ -59,7 +59,7 @@ def test_judge_reads_stimuli(judge, tiny, stim, prototypes):
 def test_judge_save_load_round_trip(judge, stim, tmp_path):
     p = judge.save(tmp_path / 'judge.pt')
     j2 = Judge.load(p)
-    assert torch.equal(j2.logits(stim), judge.logits(stim))
+    torch.testing.assert_close(j2.logits(stim), judge.logits(stim), rtol=1e-5, atol=1e-5)     # rebuilt from the file, run again
     assert j2.heldout == judge.heldout and j2.class_names == judge.class_names and j2.heldout_images == judge.heldout_images
     torch.save(dict(kind='something else'), tmp_path / 'other.pt')
     with pytest.raises(DataFormatError, match='kind'): Judge.load(tmp_path / 'other.pt')
@@ -90,7 +90,7 @@ def test_fid_kid_identical_sets(judge, stim, tiny):
     k_same, k_diff = kid(stim, stim, judge=judge)[0], kid(a, b, judge=judge)[0]
     assert abs(k_same) < 0.1 * k_diff                                   # unbiased: ~0 (slightly negative) on the same set
     assert fid(stim, stim, judge=JudgeFeatures(judge)) == pytest.approx(0, abs=1e-3)
-    assert inception_score(stim, judge=judge) == inception_score(stim, judge=JudgeLogits(judge))
+    assert inception_score(stim, judge=JudgeLogits(judge)) == pytest.approx(inception_score(stim, judge=judge), rel=1e-5, abs=1e-6)
 
 def test_plain_module_as_extractor(stim):
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())       # no num_features attribute
@@ -115,7 +115,7 @@ def test_kway_known_answers():
     for k in (2, 5, 10): assert kway_accuracy(rand, y, k)[0] == pytest.approx(1 / k, abs=0.04)
     assert kway_accuracy(rand, y, 10)[0] == pytest.approx((rand.argmax(1) == y).mean())      # k = K: top-1
     assert kway_accuracy(np.ones((40, 10)), y[:40], 4)[0] == pytest.approx(0.25)              # ties split
-    assert kway_accuracy(torch.from_numpy(rand), torch.from_numpy(y), 3)[0] == kway_accuracy(rand, y, 3)[0]
+    assert kway_accuracy(torch.from_numpy(rand), torch.from_numpy(y), 3)[0] == pytest.approx(kway_accuracy(rand, y, 3)[0], rel=1e-12)
 
 @pytest.mark.parametrize('k', [0, 1, 11])
 def test_kway_k_out_of_range(k):

@@ -77,16 +77,22 @@ def test_random_design_mixes_classes(small_random, small_block):
     key = small_random.subject * 10**6 + small_random.run * 1000 + small_random.block
     assert np.mean([len(set(small_random.labels[key == k])) for k in np.unique(key)]) > 4
     assert (np.bincount(small_random.image_index) == np.bincount(small_block.image_index)).all()
-    assert (small_random.onset == small_block.onset).all()
+    np.testing.assert_allclose(small_random.onset, small_block.onset, rtol=1e-12)
+
+def assert_same_synthetic(a, b):
+    """Two generations of one dataset: integer fields exactly; EEG, onsets and images (drawn through float arithmetic) up to
+    round-off, which differs with the CPU and thread count (BLAS kernels). An edge pixel of an image may flip."""
+    for f in ('labels', 'image_index', 'subject', 'run', 'block'): np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    np.testing.assert_allclose(a.eeg, b.eeg, rtol=1e-5, atol=1e-5 * np.abs(b.eeg).max())
+    np.testing.assert_allclose(a.onset, b.onset, rtol=1e-12)
+    assert a.images.shape == b.images.shape and np.abs(a.images.astype(int) - b.images).mean() < 0.01
+    for name in b.splits:
+        for part in b.splits[name]: np.testing.assert_array_equal(a.splits[name][part], b.splits[name][part])
 
 def test_determinism_and_params(tiny):
-    again = make_synthetic('tiny', progress=False)
-    for f in ('eeg', 'images', 'labels', 'image_index', 'subject', 'run', 'block', 'onset'):
-        np.testing.assert_array_equal(getattr(again, f), getattr(tiny, f))
-    for name in tiny.splits:
-        for part in tiny.splits[name]: np.testing.assert_array_equal(again.splits[name][part], tiny.splits[name][part])
+    assert_same_synthetic(make_synthetic('tiny', progress=False), tiny)
     params = json.loads(json.dumps(tiny.meta['params']))  # survives JSON
-    np.testing.assert_array_equal(make_synthetic(**params, progress=False).eeg, tiny.eeg)
+    assert_same_synthetic(make_synthetic(**params, progress=False), tiny)
     assert not np.allclose(make_synthetic('tiny', seed=1, progress=False).eeg, tiny.eeg)
 
 def test_overrides_and_errors():
@@ -105,8 +111,8 @@ def test_no_drift_option():
 
 def test_save_load_keeps_ground_truth(tiny, tmp_path):
     back = load_dataset(tiny.save(tmp_path / 'tiny.b2i'))
-    np.testing.assert_array_equal(ground_truth_similarity(back), ground_truth_similarity(tiny))
-    np.testing.assert_array_equal(back.eeg, tiny.eeg)
+    np.testing.assert_array_equal(ground_truth_similarity(back), ground_truth_similarity(tiny))   # stored in meta: exact
+    np.testing.assert_array_equal(back.eeg, tiny.eeg)                                            # saved and loaded: exact
     with pytest.raises(ValueError, match='no ground-truth'):
         ground_truth_similarity(EEGImageDataset(np.zeros((2, 1, 3), np.float32), [0, 1], sfreq=1))
 

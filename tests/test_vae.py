@@ -17,6 +17,21 @@ def onehot(tiny):
     g = torch.Generator().manual_seed(0)
     return F.one_hot(torch.from_numpy(tiny.labels), tiny.n_classes).float() + 0.05 * torch.randn(len(tiny), tiny.n_classes, generator=g)
 
+def _same(a, b, rtol=1e-4, atol=1e-5):
+    """Two trained models' state_dicts agree entry by entry: float tensors up to the round-off of a repeated or resumed run (BLAS
+    kernels differ with batch, threads and CPU), integer buffers (BatchNorm's num_batches_tracked) exactly."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.allclose(v, sb[k], rtol=rtol, atol=atol) if v.is_floating_point() else torch.equal(v, sb[k])
+                                          for k, v in sa.items())
+
+def assert_same_weights(a, b, rtol=1e-4, atol=1e-5):
+    "As `_same`, naming the first entry that differs. Another seed, or a resume that was ignored, moves the weights far more."
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k, v in sa.items():
+        if v.is_floating_point(): torch.testing.assert_close(v, sb[k], rtol=rtol, atol=atol, msg=lambda m: f'{k}: {m}')
+        else: assert torch.equal(v, sb[k]), k
+
 def _vae(tiny, seed=0, **kw):
     torch.manual_seed(seed)
     return EEGVAE(tiny.n_classes, **dict(dict(z_dim=8, image_size=32, ngf=8), **kw))
@@ -47,7 +62,7 @@ def test_sample_shapes_and_noise():
     c = torch.rand(2, 6)
     s = vae.sample(c, n_samples=5, generator=torch.Generator().manual_seed(1))
     assert s.shape == (2, 5, 3, 32, 32)
-    assert torch.equal(s, vae.sample(c, 5, generator=torch.Generator().manual_seed(1)))
+    torch.testing.assert_close(vae.sample(c, 5, generator=torch.Generator().manual_seed(1)), s, rtol=1e-5, atol=1e-5)   # same seed
     for j in range(1, 5): assert not torch.allclose(s[:, 0], s[:, j])          # different noise, different images
     a, b = vae.generate(torch.randn(2, 8), c), vae.generate(torch.randn(2, 8), c)
     assert (a - b).abs().mean() > 1e-4
@@ -80,15 +95,15 @@ def test_kl_weight_changes_training(tiny, onehot):
     a, b = _vae(tiny), _vae(tiny)
     ha = train_vae(a, onehot, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=0.0), progress=False)
     hb = train_vae(b, onehot, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=5.0), progress=False)
-    assert ha['history'][0]['train_loss'] != hb['history'][0]['train_loss']
-    assert not torch.equal(a.mu.weight, b.mu.weight)
+    assert ha['history'][0]['train_loss'] != pytest.approx(hb['history'][0]['train_loss'], rel=1e-3)
+    assert not torch.allclose(a.mu.weight, b.mu.weight, rtol=1e-4, atol=1e-5)
 
-# bit-for-bit equality is the CPU's guarantee: those tests pin device='cpu'
+# repeated and resumed runs agree up to round-off (not bit for bit: BLAS kernels differ with threads and CPU); those tests pin device='cpu'
 def test_deterministic(tiny, onehot):
     cfg = VAEConfig(epochs=1, batch_size=32)
     a, b = _vae(tiny), _vae(tiny)
     train_vae(a, onehot, tiny, cfg, progress=False, device='cpu'); train_vae(b, onehot, tiny, cfg, progress=False, device='cpu')
-    for k, v in a.state_dict().items(): assert torch.equal(v, b.state_dict()[k]), k
+    assert_same_weights(a, b)
 
 def test_resume_matches_uninterrupted(tiny, onehot, tmp_path):
     cfg = VAEConfig(epochs=3, batch_size=32, kl_warmup_epochs=2, grid_samples=2)
@@ -99,8 +114,9 @@ def test_resume_matches_uninterrupted(tiny, onehot, tmp_path):
     assert not h1['finished'] and (tmp_path / 'b' / 'vae_checkpoint.pt').exists() and not (tmp_path / 'b' / 'vae.pt').exists()
     fresh = _vae(tiny, seed=99)                     # a new process: other init, other global RNG
     h2 = train_vae(fresh, onehot, tiny, cfg, out=tmp_path / 'b', progress=False, device='cpu')
-    assert h2['finished'] and [r['val_loss'] for r in h2['history']] == [r['val_loss'] for r in hf['history']]
-    for k, v in full.state_dict().items(): assert torch.equal(v, fresh.state_dict()[k]), k
+    assert h2['finished'] and len(h2['history']) == len(hf['history'])
+    np.testing.assert_allclose([r['val_loss'] for r in h2['history']], [r['val_loss'] for r in hf['history']], rtol=1e-4, atol=1e-5)
+    assert_same_weights(full, fresh)
     assert sorted(p.name for p in (tmp_path / 'a' / 'samples').iterdir()) == ['epoch_000.png', 'epoch_001.png', 'epoch_002.png']
 
 def test_resume_with_more_epochs(tiny, onehot, tmp_path):
@@ -112,7 +128,7 @@ def test_resume_with_more_epochs(tiny, onehot, tmp_path):
     h = train_vae(_vae(tiny, seed=5), onehot, tiny, VAEConfig(epochs=3, batch_size=32), out=tmp_path / 'b', progress=False, device='cpu')
     assert [r['epoch'] for r in h['history']] == [0, 1, 2]
     back = load_vae(tmp_path / 'b' / 'vae.pt', device='cpu')
-    for k, v in full.state_dict().items(): assert torch.equal(v, back.state_dict()[k]), k
+    assert_same_weights(full, back)
 
 def test_keep_best(tiny, onehot):
     cfg = VAEConfig(epochs=3, batch_size=32, lr=3e-2)         # a high rate, so that the last epoch need not be the best
@@ -121,9 +137,8 @@ def test_keep_best(tiny, onehot):
     hl = train_vae(last, onehot, tiny, VAEConfig(**dict(vars(cfg), keep_best=False)), progress=False, device='cpu')
     vals = [r['val_loss'] for r in hb['history']]
     assert hb['best_epoch'] == int(np.argmin(vals)) and hb['best_val_loss'] == min(vals)
-    assert [r['val_loss'] for r in hl['history']] == vals
-    same = all(torch.equal(v, last.state_dict()[k]) for k, v in best.state_dict().items())
-    assert same == (hb['best_epoch'] == 2)
+    np.testing.assert_allclose([r['val_loss'] for r in hl['history']], vals, rtol=1e-4, atol=1e-5)   # keep_best does not change training
+    assert _same(best, last) == (hb['best_epoch'] == 2)
 
 def test_resume_refuses_other_model(tiny, onehot, tmp_path):
     train_vae(_vae(tiny), onehot, tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, progress=False)
@@ -137,9 +152,9 @@ def test_load_vae_round_trip(tiny, onehot, tmp_path):
     back = load_vae(tmp_path / 'vae.pt', device='cpu')
     vae.cpu()
     assert back.config == vae.config and not back.training
-    for k, v in vae.state_dict().items(): assert torch.equal(v, back.state_dict()[k]), k
+    for k, v in vae.state_dict().items(): assert torch.equal(v, back.state_dict()[k]), k   # stored and loaded: exact
     z = torch.randn(4, 8)
-    assert torch.equal(back.generate(z, onehot[:4]), vae.generate(z, onehot[:4]))
+    torch.testing.assert_close(back.generate(z, onehot[:4]), vae.generate(z, onehot[:4]), rtol=1e-5, atol=1e-5)   # run again: round-off
     assert back.extra['encoder_config']['name'] == 'conv' and back.extra['cond_mode'] == 'posterior'
     assert torch.equal(back.extra['arr'], torch.arange(3)) and back.extra['train_config']['epochs'] == 1
     p = save_vae(tmp_path / 'again.pt', back)
