@@ -174,7 +174,7 @@ class Comparison:
 # %% ../nbs/09a_baselines.ipynb #9cd41f15
 def _sentence(ref, others, res, diffs, measure):
     r = res[ref].score
-    if not r.significant(): head = f'The {ref} is not above chance ({measure} {r.value:.2f}, chance {r.value_chance:.2f}, p = {r.value_p:.3f}).'
+    if not r.significant(): head = f'The {ref} is not shown to be above chance ({measure} {r.value:.2f} [{r.value_ci[0]:.2f}, {r.value_ci[1]:.2f}], chance {r.value_chance:.2f}, p = {r.value_p:.3f}).'
     else: head = f'The {ref} reads the class ({measure} {r.value:.2f} [{r.value_ci[0]:.2f}, {r.value_ci[1]:.2f}], chance {r.value_chance:.2f}).'
     if not others: return head
     beats = [o for o in others if diffs[o].significant()]

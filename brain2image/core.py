@@ -11,7 +11,7 @@ import torch
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'shared_data_dir', 'seed_everything', 'get_device', 'get_logger', 'DataFormatError',
-           'atomic_path']
+           'atomic_path', 'stamp_changes', 'check_stamp', 'write_stamp']
 
 # %% ../nbs/00_core.ipynb #b847e928
 _PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd().resolve().parent / 'brain2image'
@@ -113,3 +113,39 @@ def atomic_path(path: str | os.PathLike, # final file or directory name
         else: os.replace(tmp, path)
     except BaseException:
         _rm(tmp); raise
+
+# %% ../nbs/00_core.ipynb #10dc5484
+def _short(v, n: int = 60) -> str:
+    import json
+    s = json.dumps(v, sort_keys=True, default=str); return s if len(s) <= n else s[:n - 3] + '...'
+
+def stamp_changes(old: dict, # the inputs a stage was made from
+                  new: dict, # the inputs it would be reused with
+                 ) -> list[str]:
+    "What differs between two stamps, one line per top-level key: `key: old -> new`."
+    import json
+    norm = lambda d: json.loads(json.dumps(d, sort_keys=True, default=str))
+    old, new = norm(old), norm(new)
+    return [f'{k}: {_short(old.get(k, "<absent>"))} -> {_short(new.get(k, "<absent>"))}' for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+def check_stamp(path: str | os.PathLike, # the stamp file (JSON)
+                inputs: dict, # everything the stage depends on (JSON-able)
+                what: str = 'this stage', # named in the error
+                remedy: str = 'use another output directory, or delete it to redo', # what to do about it
+               ) -> bool:
+    "True when the stage was made from exactly `inputs`; False when it has no stamp; a ValueError naming the changes otherwise."
+    import json
+    path = Path(path)
+    if not path.exists(): return False
+    try: old = json.loads(path.read_text())['inputs']
+    except (json.JSONDecodeError, KeyError, TypeError): raise DataFormatError(path, 'inputs', f'not a stamp written by write_stamp; {remedy}') from None
+    changed = stamp_changes(old, inputs)
+    if changed: raise ValueError(f'{what} was made from other inputs ({"; ".join(changed)}), so it cannot be reused: {remedy}')
+    return True
+
+def write_stamp(path: str | os.PathLike, inputs: dict, **info) -> Path:
+    "Write the stamp of a finished stage atomically: its `inputs` and any `info` (JSON-able)."
+    import json, time
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(dict(inputs=inputs, finished=time.strftime('%Y-%m-%d %H:%M:%S'), **info), indent=1, sort_keys=True, default=str))
+    return Path(path)

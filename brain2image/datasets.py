@@ -16,8 +16,8 @@ _log = get_logger('datasets')
 
 # %% auto #0
 __all__ = ['EEG_NOTEBOOKS_REPO', 'EEG_NOTEBOOKS_COMMIT', 'EEG_NOTEBOOKS_URL', 'N170_SUBJECTS', 'N170_LAYOUT', 'N170_REGISTRY',
-           'DATASETS', 'DatasetNotFound', 'DownloadError', 'ChecksumError', 'fetch_files', 'n170_url',
-           'fetch_eeg_notebooks_n170', 'load_n170', 'dataset_path', 'list_datasets']
+           'N170_IMAGE_TABLE', 'DATASETS', 'DatasetNotFound', 'DownloadError', 'ChecksumError', 'fetch_files',
+           'n170_url', 'fetch_eeg_notebooks_n170', 'load_n170', 'dataset_path', 'list_datasets']
 
 # %% ../nbs/10a_datasets.ipynb #46aea3da
 class DatasetNotFound(FileNotFoundError):
@@ -272,6 +272,8 @@ def n170_url(fname: str, # a path of the local layout, e.g. 'N170/subject1_sessi
     return (base or EEG_NOTEBOOKS_URL).rstrip('/') + '/' + urllib.parse.quote(repo_path)
 
 # %% ../nbs/10a_datasets.ipynb #ac6949ca
+N170_IMAGE_TABLE = {'face': 'faces/*_3.jpg', 'house': 'houses/*.3.jpg'}   # the shown stimuli, in stim/face_house
+
 def _n170_registry(subjects) -> dict[str, str]:
     if subjects is None: return dict(N170_REGISTRY)
     try:
@@ -304,12 +306,13 @@ def load_n170(path: str | os.PathLike | None = None, # cache folder, as in fetch
               mirror: str | os.PathLike | None = None, # local mirror, as in fetch_eeg_notebooks_n170
               subjects: Iterable[int] | int | None = None, # subjects to fetch and read; None: all
               progress: bool = True, # tqdm bar over files
-              **read_kwargs, # passed to brain2image.recordings.read_muse_csv (tmin, tmax, l_freq, h_freq, reject, image_size...)
+              **read_kwargs, # passed to brain2image.recordings.read_muse_csv (tmin, tmax, l_freq, h_freq, reject, image_size, image_table...)
              ) -> EEGImageDataset:
     "Fetch (if needed) and read the eeg-notebooks N170 dataset: one run per CSV, faces and houses, stimuli attached."
     from brain2image.recordings import read_muse_csv
     folder, files = _fetch_n170(path, mirror, subjects, progress, False)
     read_kwargs.setdefault('image_dir', folder / 'stim' / 'face_house')
+    read_kwargs.setdefault('image_table', N170_IMAGE_TABLE)
     return read_muse_csv([f for f in files if f.suffix == '.csv'], **read_kwargs)
 
 # %% ../nbs/10a_datasets.ipynb #2440526a

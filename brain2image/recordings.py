@@ -167,30 +167,53 @@ def to_mne(ds: EEGImageDataset, # trials in microvolts (as the readers here give
                            event_id={c: k + 1 for k, c in enumerate(ds.class_names)}, verbose=False)
 
 # %% ../nbs/01b_recordings.ipynb #69b5f9ac
-_MUSE_STIM = {'face': 'faces/*_3.jpg', 'house': 'houses/*.3.jpg'}
+_MUSE_MARKERS = ('Marker0', 'Marker', 'marker', 'Markers', 'Stim', 'STI 014')   # marker column names tried, in this order
+_SUBJECT = re.compile(r'(?<![a-z])(?:subject|sub)[-_]?(\d+)', re.I)
+_SESSION = re.compile(r'(?<![a-z])(?:session|ses)[-_]?(\d+)', re.I)
 
 def _muse_files(paths):
-    "The CSV files to read and the name of the set."
+    "The CSV files to read, the folder their subject/session folders are relative to, and the name of the set."
     if isinstance(paths, (str, os.PathLike)):
         p = Path(paths)
         if p.is_dir():
-            files = sorted(p.glob('*.csv'))
-            if not files: raise DataFormatError(p, 'paths', 'no *.csv file in this folder; expected eeg-notebooks Muse recordings')
-            return files, str(p)
+            rel = lambda f: f.relative_to(p).parts
+            files = sorted((f for f in p.rglob('*.csv') if f.is_file() and not any(s.startswith('.') for s in rel(f))), key=rel)
+            if not files: raise DataFormatError(p, 'paths', 'no *.csv file in this folder or its subfolders; expected Muse recordings')
+            return files, p, str(p)
         paths = [p]
     files = [Path(f) for f in paths]
     if not files: raise DataFormatError('<paths>', 'paths', 'an empty list; expected Muse CSV files')
     for f in files:
         if not f.is_file(): raise DataFormatError(f, 'path', 'file not found')
-    return files, str(files[0]) if len(files) == 1 else f'{files[0].parent}/[{len(files)} files]'
+    root = Path(os.path.commonpath([f.absolute().parent for f in files]))
+    return files, root, str(files[0]) if len(files) == 1 else f'{files[0].parent}/[{len(files)} files]'
 
-def _read_muse_table(path, ch_names, event_id, jitter_tol):
+def _subject_session(rel) -> dict:
+    "Subject and session from a file's path relative to the folder read: the file name first, then the nearest folder."
+    out = {}
+    for key, pat in (('subject', _SUBJECT), ('session', _SESSION)):
+        out[key], out[f'{key}_from'] = 0, None
+        for i, name in enumerate(reversed(Path(rel).parts)):
+            if m := pat.search(name):
+                out[key], out[f'{key}_from'] = int(m[1]), 'file name' if i == 0 else f'folder {name!r}'; break
+    return out
+
+def _marker_column(path, df, marker):
+    "The marker column (`marker`, else the first of `_MUSE_MARKERS` present; several: the first holding a non-zero value) and the candidates found."
+    if marker is not None: return marker, [marker]
+    found = [c for c in _MUSE_MARKERS if c in df.columns]
+    if not found: raise DataFormatError(path, 'marker', f'no marker column; expected one of {list(_MUSE_MARKERS)} (or pass marker=<column name>), found columns {list(df.columns)}')
+    hit = [c for c in found if (pd.to_numeric(df[c], errors='coerce').fillna(0) != 0).any()]
+    return (hit or found)[0], found
+
+def _read_muse_table(path, rel, ch_names, event_id, jitter_tol, marker=None):
     "Timestamps, EEG [n, C] in uV, markers and the per-file facts; every check names the file."
     try: df = pd.read_csv(path, skipinitialspace=True)
-    except pd.errors.EmptyDataError: raise DataFormatError(path, 'file', 'empty; expected a Muse CSV with a header (timestamps, TP9, ..., Marker0)') from None
+    except pd.errors.EmptyDataError: raise DataFormatError(path, 'file', 'empty; expected a Muse CSV with a header (timestamps, TP9, ..., a marker column)') from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataFormatError(path, 'file', f'not a readable CSV ({e})') from None
     df.columns = [str(c).strip() for c in df.columns]
-    need = ['timestamps', *ch_names, 'Marker0']
+    marker, found = _marker_column(path, df, marker)
+    need = ['timestamps', *ch_names, marker]
     for c in need:
         if c not in df.columns: raise DataFormatError(path, c, f'column missing; expected columns {need} (found {list(df.columns)})')
     if len(df) < 2: raise DataFormatError(path, 'timestamps', f'{len(df)} sample row(s); expected a recording (truncated file?)')
@@ -210,28 +233,56 @@ def _read_muse_table(path, ch_names, event_id, jitter_tol):
     sfreq = float(round(measured)) if abs(measured - round(measured)) < 0.005 * measured else round(measured, 3)
     jitter = np.abs(t - (t0 + period * np.arange(len(t)))).max()
     warnings = [f'timestamps wobble up to {1e3 * jitter:.0f} ms around a regular {measured:.3f} Hz clock; samples taken as regular'] if jitter > 2 * period else []
-    if (m != np.round(m)).any(): raise DataFormatError(path, 'Marker0', 'non-integer marker values; expected 0 or an event code')
+    if (m != np.round(m)).any(): raise DataFormatError(path, marker, 'non-integer marker values; expected 0 or an event code')
     codes = np.unique(m[m != 0]).astype(int)
     unknown = sorted(set(codes.tolist()) - {int(c) for c in event_id.values()})
-    if unknown: raise DataFormatError(path, 'Marker0', f'marker code(s) {unknown} not in event_id {dict(event_id)}; expected 0 (nothing) or one of its codes')
-    if not len(codes): raise _NoTrials(path, 'Marker0', f'no stimulus marker (every value is 0); expected codes {dict(event_id)} where a stimulus appeared')
-    sub = re.search(r'subject(\d+)_session(\d+)', Path(path).name)
-    if sub is None: warnings.append('no subject/session in the file name (expected subjectN_sessionM_...): both set to 0')
-    facts = dict(file=str(path), subject=int(sub[1]) if sub else 0, session=int(sub[2]) if sub else 0, n_samples=len(t),
-                 duration_s=round(float(t[-1]), 3), sfreq_measured=round(float(measured), 4), jitter_ms=round(float(1e3 * jitter), 1),
-                 markers={k: int((m == c).sum()) for k, c in event_id.items()}, warnings=warnings)
+    if unknown: raise DataFormatError(path, marker, f'marker code(s) {unknown} not in event_id {dict(event_id)}; expected 0 (nothing) or one of its codes')
+    also = f' (marker columns found: {found})' if len(found) > 1 else ''
+    if not len(codes): raise _NoTrials(path, marker, f'no stimulus marker (every value is 0){also}; expected codes {dict(event_id)} where a stimulus appeared')
+    if also: warnings.append(f'marker columns {found}: read {marker!r}, the first holding a non-zero value')
+    ss = _subject_session(rel)
+    miss = [k for k in ('subject', 'session') if ss[f'{k}_from'] is None]
+    if miss: warnings.append(f"no {'/'.join(miss)} in the file name or its folders (expected e.g. subjectN_sessionM_..., subject1/session2/ or sub-01/ses-02/): set to 0")
+    facts = dict(file=str(path), marker=marker, **ss, n_samples=len(t), duration_s=round(float(t[-1]), 3), sfreq_measured=round(float(measured), 4),
+                 jitter_ms=round(float(1e3 * jitter), 1), markers={k: int((m == c).sum()) for k, c in event_id.items()}, warnings=warnings)
     return x, m, sfreq, facts
 
+def _muse_images(table, image_dir, names, codes, source):
+    "`_image_table` of `table` with relative paths under `image_dir` and glob patterns expanded (each must match), in class order."
+    if not table or image_dir is False:
+        if image_dir is not None and image_dir is not False: _log.warning('%s: image_dir=%s given without image_table: no images attached', source, image_dir)
+        return [], [], np.full(len(names), -1)
+    _image_table(table, names, codes, source)          # the keys must be class names or codes
+    def rank(key):
+        try: return names.index(key) if isinstance(key, str) else codes.index(int(key))
+        except (TypeError, ValueError): return len(names)
+    base, out = None if image_dir is None else Path(image_dir), {}
+    for key, val in sorted(table.items(), key=lambda kv: rank(kv[0])):
+        field, out[key] = f'image_table[{key}]', []
+        for v in [val] if isinstance(val, (str, os.PathLike)) else list(val):
+            q = Path(v); p = q if base is None or q.is_absolute() else base / q
+            if isinstance(v, str) and any(ch in v for ch in '*?['):
+                top = Path(q.anchor) if q.is_absolute() else base if base is not None else Path('.')
+                found = sorted(f for f in top.glob(str(q.relative_to(top) if q.is_absolute() else q)) if f.is_file())
+                where = q.parent if q.is_absolute() else base if base is not None else Path.cwd()
+                if not found: raise DataFormatError(where, field, f'no image matches the pattern {v!r}; expected at least one image file')
+                out[key] += found
+            elif not p.is_file(): raise DataFormatError(p, field, 'image file not found; expected an image file (relative paths are in image_dir)')
+            else: out[key].append(p)
+    return _image_table({k: [str(f) for f in v] for k, v in out.items()}, names, codes, source)
+
 # %% ../nbs/01b_recordings.ipynb #2d53afef
-def read_muse_csv(paths, # a Muse CSV, a list of them, or a folder (all its *.csv, sorted)
+def read_muse_csv(paths, # a Muse CSV, a list of them, or a folder (its *.csv and its subfolders', sorted by relative path)
                   *,
-                  image_dir=None, # folder with faces/ and houses/ (default: shared data's eeg-notebooks/stim/face_house; False: no images)
+                  marker: str | None = None, # marker column; None: the first of Marker0, Marker, marker, Markers, Stim, STI 014 present (several: the first holding a non-zero value)
+                  image_table: Mapping | None = None, # class name or event code -> image path, list of paths or glob pattern ('faces/*_3.jpg'); None: no images
+                  image_dir=None, # folder of image_table's relative paths and patterns (None: the working directory; False: no images)
                   tmin: float = -0.1, # epoch start relative to the marker, s
                   tmax: float = 0.8, # epoch end relative to the marker, s
                   baseline=None, # MNE baseline, e.g. (None, 0)
                   l_freq: float | None = None, # MNE band-pass: low edge, Hz
                   h_freq: float | None = None, # MNE band-pass: high edge, Hz
-                  event_id: Mapping = {'house': 1, 'face': 2}, # class name -> Marker0 code
+                  event_id: Mapping = {'house': 1, 'face': 2}, # class name -> marker code
                   ch_names: Sequence[str] = ('TP9', 'AF7', 'AF8', 'TP10'), # EEG columns
                   reject: Mapping | None = None, # MNE peak-to-peak rejection, e.g. {'eeg': 150e-6} (volts)
                   drop_duplicates: bool = True, # skip files byte-identical to one already read
@@ -239,8 +290,8 @@ def read_muse_csv(paths, # a Muse CSV, a list of them, or a folder (all its *.cs
                   image_size: int = 128, # stimulus images resized to image_size x image_size
                   verbose=False, # MNE verbosity
                  ) -> EEGImageDataset:
-    "Read eeg-notebooks Muse CSVs (one run per file) into one `EEGImageDataset` in microvolts, with the shown stimuli attached."
-    files, source = _muse_files(paths)
+    "Read Muse CSVs (eeg-notebooks and similar layouts; one run per file) into one `EEGImageDataset` in microvolts, with `image_table`'s stimuli attached."
+    files, root, source = _muse_files(paths)
     parts, runs, skipped, seen = [], [], {}, {}
     for run, path in enumerate(files):
         digest = hashlib.sha1(path.read_bytes()).hexdigest()
@@ -248,8 +299,8 @@ def read_muse_csv(paths, # a Muse CSV, a list of them, or a folder (all its *.cs
             skipped[str(path)] = f'identical to {seen[digest]}'; _log.warning('%s: skipped, identical to %s', path, seen[digest]); continue
         seen[digest] = str(path)
         try:
-            x, m, sfreq, facts = _read_muse_table(path, ch_names, event_id, jitter_tol)
-            info = mne.create_info([*ch_names, 'Marker0'], sfreq, ['eeg'] * len(ch_names) + ['stim'])
+            x, m, sfreq, facts = _read_muse_table(path, path.absolute().relative_to(root.absolute()), ch_names, event_id, jitter_tol, marker)
+            info = mne.create_info([*ch_names, facts['marker']], sfreq, ['eeg'] * len(ch_names) + ['stim'])
             raw = mne.io.RawArray(np.vstack([x.T * 1e-6, m[None]]), info, verbose=verbose)
             if l_freq is not None or h_freq is not None:
                 try: raw.filter(l_freq, h_freq, picks='eeg', verbose=verbose)
@@ -262,25 +313,16 @@ def read_muse_csv(paths, # a Muse CSV, a list of them, or a folder (all its *.cs
         for w in facts['warnings']: _log.info('%s: %s', path, w)
         facts.update(run=run, n_trials=len(ds), n_dropped=ds.meta['n_dropped'], drop_reasons=ds.meta['drop_reasons'])
         parts.append(ds); runs.append(facts)
-    if not parts: raise DataFormatError(source, 'Marker0', f'no file gave a trial: {skipped}')
+    if not parts: raise DataFormatError(source, marker or 'marker', f'no file gave a trial: {skipped}')
     ds = concat_datasets(parts, source=source)
     meta = dict(reader='read_muse_csv', files=runs, skipped=skipped, n_dropped=sum(f['n_dropped'] for f in runs), event_id=dict(event_id), tmin=tmin, tmax=tmax,
                 baseline=None if baseline is None else list(baseline), l_freq=l_freq, h_freq=h_freq, reject=reject, unit='uV',
                 warnings=[f"{f['file']}: {w}" for f in runs for w in f['warnings']])
-    if image_dir is None:
-        root = shared_data_dir()
-        d = None if root is None else root / 'eeg-notebooks' / 'stim' / 'face_house'
-        image_dir = d if d is not None and d.is_dir() else False
-    images, image_labels = [], []
-    if image_dir is not False:
-        for k, c in enumerate(ds.class_names):
-            if c not in _MUSE_STIM: continue
-            found = sorted(Path(image_dir).glob(_MUSE_STIM[c]))
-            if not found: raise DataFormatError(image_dir, _MUSE_STIM[c], f"no image matches; expected the eeg-notebooks stim/face_house folder for class '{c}'")
-            images += map(str, found); image_labels += [k] * len(found)
-        meta['image_dir'] = str(image_dir)
+    images, image_labels, class_image = _muse_images(image_table, image_dir, ds.class_names, [int(c) for c in event_id.values()], source)
+    if image_table: meta['image_table'] = {str(k): str(v) if isinstance(v, (str, os.PathLike)) else [str(p) for p in v] for k, v in image_table.items()}
+    if image_dir is not None and image_dir is not False: meta['image_dir'] = str(image_dir)
     ds = EEGImageDataset(ds.eeg, ds.labels, ds.class_names, sfreq=ds.sfreq, ch_names=ds.ch_names, tmin=ds.tmin, images=images or None,
-                         image_labels=image_labels if images else None, subject=ds.subject, run=ds.run, onset=ds.onset,
-                         meta=meta, source=source, check_finite=False)
+                         image_index=class_image[ds.labels], image_labels=image_labels if images else None, subject=ds.subject, run=ds.run,
+                         onset=ds.onset, meta=meta, source=source, check_finite=False)
     if images: ds.load_images(image_size)
     return ds.require_all_classes()

@@ -284,7 +284,7 @@ def _drift(model, onset, times):
     basis = np.concatenate([np.cos(np.outer(w, times)), np.sin(np.outer(w, times))])       # [2J, T]
     return (np.concatenate([P, Q], 2) @ basis + off[None, :, None]).astype(np.float32)
 
-# %% ../nbs/02_synthetic.ipynb #9a719f47
+# %% ../nbs/02_synthetic.ipynb #083edff7
 def _proportional(labels, proportions, K, seed) -> np.ndarray:
     "Sorted indices of trials to keep so that the classes' shares follow `proportions` (the commonest class keeps all its trials)."
     q = np.asarray(proportions, dtype=np.float64)

@@ -52,7 +52,7 @@ def test_recursive_folder_order_and_hidden(tmp_path):
     (tmp_path / '.ipynb_checkpoints').mkdir()
     write_csv(tmp_path / '.ipynb_checkpoints' / 'x-checkpoint.csv', seed=99)     # hidden: not read
     ds = read_muse_csv(tmp_path)
-    assert [f['subject'] for f in ds.meta['files']] == [1, 2, 10]              # sorted by relative path, folder by folder
+    assert [f['subject'] for f in ds.meta['files']] == [1, 10, 2]              # sorted by relative path (as strings), folder by folder
     assert len(ds.meta['files']) == 3
 
 def test_file_name_wins_and_missing_subject_warns(tmp_path):

@@ -77,6 +77,7 @@ def test_eeglab_real_file(shared_data):
 # ---------- tiny Muse CSVs written here ----------
 
 MARKERS = {300: 1, 700: 2, 1100: 1, 1500: 2, 1900: 1, 2300: 2}
+STIM = {'face': 'faces/*_3.jpg', 'house': 'houses/*.3.jpg'}    # = brain2image.datasets.N170_IMAGE_TABLE
 
 def write_csv(path, n=2560, sfreq=256., markers=MARKERS, seed=0, timestamps=None, drop=()):
     rng = np.random.default_rng(seed)
@@ -109,10 +110,10 @@ def test_muse_csv_attaches_images(tmp_path):
     for sub, names in (('faces', ['A_3.jpg', 'A_1.jpg', 'B_3.jpg']), ('houses', ['house1.3.jpg', 'house2.3.jpg', 'house1.1.jpg'])):
         (tmp_path / 'stim' / sub).mkdir(parents=True)
         for nm in names: Image.new('L', (40, 30), 128).save(tmp_path / 'stim' / sub / nm)
-    ds = read_muse_csv(write_csv(tmp_path / 'subject1_session1_x.csv'), image_dir=tmp_path / 'stim', image_size=16)
+    ds = read_muse_csv(write_csv(tmp_path / 'subject1_session1_x.csv'), image_table=STIM, image_dir=tmp_path / 'stim', image_size=16)
     assert ds.images.shape == (4, 16, 16, 3) and ds.images.dtype == np.uint8
     assert list(ds.image_labels) == [0, 0, 1, 1] and (ds.image_index == -1).all()   # only the *_3 / *.3 images
-    with pytest.raises(DataFormatError, match='no image matches'): read_muse_csv(tmp_path / 'subject1_session1_x.csv', image_dir=tmp_path)
+    with pytest.raises(DataFormatError, match='no image matches'): read_muse_csv(tmp_path / 'subject1_session1_x.csv', image_table=STIM, image_dir=tmp_path)
 
 @pytest.mark.parametrize('case, kwargs, field, words', [
     ('missing_column', dict(drop=['AF8']), 'AF8', 'column missing'),
@@ -167,7 +168,7 @@ def test_muse_csv_real_n170(shared_data):
     d = shared_data / 'eeg-notebooks' / 'N170'
     if not d.is_dir(): pytest.skip(f'{d} not found: Muse real-data test skipped')
     t0 = time.time()
-    ds = read_muse_csv(d)
+    ds = read_muse_csv(d, image_table=STIM, image_dir=d.parent / 'stim' / 'face_house')
     assert time.time() - t0 < 30
     counts = ds.class_counts()
     assert 2500 < len(ds) < 2700 and counts['house'] > 1200 and counts['face'] > 1200     # one duplicate file dropped
