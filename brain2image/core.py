@@ -121,12 +121,18 @@ def _short(v, n: int = 60) -> str:
 
 def stamp_changes(old: dict, # the inputs a stage was made from
                   new: dict, # the inputs it would be reused with
+                  prefix: str = '',
                  ) -> list[str]:
-    "What differs between two stamps, one line per top-level key: `key: old -> new`."
+    "What differs between two stamps, one line per changed key (nested keys dotted): `key: old -> new`."
     import json
     norm = lambda d: json.loads(json.dumps(d, sort_keys=True, default=str))
-    old, new = norm(old), norm(new)
-    return [f'{k}: {_short(old.get(k, "<absent>"))} -> {_short(new.get(k, "<absent>"))}' for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old, new, out = norm(old), norm(new), []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, '<absent>'), new.get(k, '<absent>')
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict): out += stamp_changes(a, b, f'{prefix}{k}.')
+        else: out.append(f'{prefix}{k}: {_short(a)} -> {_short(b)}')
+    return out
 
 def check_stamp(path: str | os.PathLike, # the stamp file (JSON)
                 inputs: dict, # everything the stage depends on (JSON-able)

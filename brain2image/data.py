@@ -213,6 +213,18 @@ def _class_counts(self: EEGImageDataset) -> dict[str, int]:
 
 EEGImageDataset.require_all_classes, EEGImageDataset.class_counts = _require_all_classes, _class_counts
 
+# %% ../nbs/01_data.ipynb #900b73e9
+def _fingerprint(self: EEGImageDataset) -> str:
+    "A short hash of the dataset's content (labels, metadata, and the samples of up to 256 evenly spread trials)."
+    import hashlib
+    h = hashlib.blake2b(digest_size=8)
+    h.update(json.dumps([self.eeg.shape, self.sfreq, self.tmin, self.ch_names, self.class_names]).encode())
+    for f in _PER_TRIAL: h.update(np.ascontiguousarray(getattr(self, f)).tobytes())
+    for i in np.unique(np.linspace(0, len(self) - 1, min(len(self), 256)).astype(int)): h.update(np.ascontiguousarray(self.eeg[i], dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+EEGImageDataset.fingerprint = _fingerprint
+
 # %% ../nbs/01_data.ipynb #811beb46
 def _add_split(self: EEGImageDataset, name: str, split: Mapping) -> EEGImageDataset:
     "Register a split `{part: indices}` under `name` (in place; returns the dataset)."

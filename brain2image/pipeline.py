@@ -8,23 +8,24 @@ import argparse, copy, dataclasses, json, sys, time, platform
 from pathlib import Path
 import numpy as np
 import torch
-from .core import data_dir, seed_everything, atomic_path, get_logger, DataFormatError
+from .core import data_dir, seed_everything, atomic_path, get_logger, DataFormatError, check_stamp, write_stamp, stamp_changes
 from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'umap_embedding', 'plot_embedding', 'run', 'Run',
-           'load_run', 'example_run', 'main']
+__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'imbalance_note', 'umap_cache_file', 'umap_embedding',
+           'plot_embedding', 'run', 'Run', 'load_run', 'example_run', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #d4005a77
-_EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200)
+_EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
+             baselines=['lda', 'xdawn'])
 _PRE = dict(l_freq=1.0, h_freq=40.0, standardize='channel')
 _ENC = dict(arch='conv', objective='ce', epochs=30, patience=8)
 _GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'), vae=dict(cond_mode='feature', epochs=30, image_size=32))
 
 _EVAL_SYN = dict(_EVAL, judge_epochs=80, judge_augment='strong')   # drawn shapes: any rotation/scale, blur (see 08_metrics)
 
-def _preset(doc, dataset, split='by_image', preprocess=_PRE, encoder=_ENC, generators=_GEN, evaluation=_EVAL_SYN, data=''):
-    return copy.deepcopy(dict(doc=doc, data=data, dataset=dataset, split=split, preprocess=preprocess, encoder=encoder,
+def _preset(doc, dataset, split='by_image', preprocess=_PRE, encoder=_ENC, generators=_GEN, evaluation=_EVAL_SYN, data='', protocol=('split',)):
+    return copy.deepcopy(dict(doc=doc, data=data, dataset=dataset, split=split, protocol=list(protocol), preprocess=preprocess, encoder=encoder,
                               generators=generators, evaluation=evaluation, seed=0))
 
 PRESETS = {
@@ -52,8 +53,9 @@ PRESETS = {
                            dict(kind='things-eeg2', subject=1, average_repetitions=True), split='by_image',
                            preprocess=dict(standardize='channel'), evaluation=_EVAL, data='manual download: see brain2image.datasets.DATASETS["things-eeg2"]'),
     'n170': _preset('Real EEG: faces vs houses (visual N170), 4-channel Muse headband, eeg-notebooks (NeuroTechX). Two classes, '
-                    'weak signal: an honest real-data check of the whole flow, split by run.',
-                    dict(kind='n170'), split='by_run', preprocess=dict(l_freq=1.0, h_freq=30.0, standardize='channel'),
+                    'weak signal: an honest real-data check of the whole flow, split by run and leave one subject out, beside the '
+                    'classical baselines.',
+                    dict(kind='n170'), split='by_run', protocol=('split', 'loso'), preprocess=dict(l_freq=1.0, h_freq=30.0, standardize='channel'),
                     encoder=dict(arch='conv', objective='ce', epochs=30, patience=8),
                     evaluation=dict(_EVAL, ks=[2], rsa=False), data='download (pooch, with a local mirror option): brain2image.datasets.fetch_eeg_notebooks_n170'),
 }
@@ -64,10 +66,15 @@ def get_preset(name: str) -> dict:
     return copy.deepcopy(PRESETS[name])
 
 # %% ../nbs/10_pipeline.ipynb #993a4bfb
-_TOP = {'doc', 'data', 'dataset', 'split', 'preprocess', 'encoder', 'generators', 'evaluation', 'seed'}
+_TOP = {'doc', 'data', 'dataset', 'split', 'protocol', 'preprocess', 'encoder', 'generators', 'evaluation', 'seed'}
 _DATASET_KINDS = ('synthetic', 'folder', 'n170', 'eegcvpr40', 'things-eeg2')
 
 def _fields(cls) -> set: return set(cls.__dataclass_fields__)
+
+def _vae_arch_keys(cls) -> set:
+    "The EEGVAE constructor's arguments a config may set (all but the condition size, which comes from the encoder)."
+    import inspect
+    return set(inspect.signature(cls.__init__).parameters) - {'self', 'cond_dim'}
 
 def _unknown(section, got: dict, allowed: set):
     bad = sorted(set(got) - allowed)
@@ -78,9 +85,11 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     "Check every section and key of `cfg`; returns a completed copy (missing optional sections filled in)."
     import inspect
     from brain2image.preprocess import Preprocessor
-    from brain2image.training import TrainConfig
+    from brain2image.training import TrainConfig, check_train_config
     from brain2image.gan import GANConfig, GAN_PRESETS
-    from brain2image.vae import VAEConfig
+    from brain2image.vae import VAEConfig, EEGVAE
+    from brain2image.protocols import PROTOCOLS
+    from brain2image.baselines import BASELINES
     if not isinstance(cfg, dict): raise ValueError(f'config: expected a dict (JSON object), got {type(cfg).__name__}')
     cfg = copy.deepcopy(cfg)
     _unknown('<top>', cfg, _TOP)
@@ -91,10 +100,17 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     by = cfg['split'].removeprefix('by_')
     if by not in ('image', 'run', 'block', 'subject', 'trial'):
         raise ValueError(f"config['split']={cfg['split']!r}: expected 'by_image', 'by_run', 'by_block', 'by_subject' or 'by_trial'")
+    prot = cfg.setdefault('protocol', ['split'])
+    prot = [prot] if isinstance(prot, str) else prot
+    if not isinstance(prot, list) or not all(isinstance(x, str) and x in PROTOCOLS for x in prot):
+        raise ValueError(f"config['protocol']={cfg['protocol']!r}: expected one of {list(PROTOCOLS)} or a list of them")
+    cfg['protocol'] = ['split'] + [x for x in dict.fromkeys(prot) if x != 'split']   # the config's split always runs: the generators train on it
     cfg.setdefault('preprocess', {})
     _unknown('preprocess', cfg['preprocess'], set(inspect.signature(Preprocessor.__init__).parameters) - {'self'})
     cfg.setdefault('encoder', dict(_ENC))
     _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | _fields(TrainConfig))
+    try: check_train_config(TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in _fields(TrainConfig)}))
+    except (ValueError, TypeError) as e: raise ValueError(f"config['encoder']: {e}") from None
     gens = cfg.setdefault('generators', {})
     _unknown('generators', gens, {'gan', 'vae'})
     if 'gan' in gens:
@@ -102,12 +118,14 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
         if gens['gan'].get('preset', 'stable') not in GAN_PRESETS:
             raise ValueError(f"config['generators']['gan']['preset']={gens['gan']['preset']!r}: expected one of {sorted(GAN_PRESETS)}")
     if 'vae' in gens:
-        _unknown('generators.vae', gens['vae'], {'cond_mode', 'image_size', 'z_dim', 'width'} | _fields(VAEConfig))
+        _unknown('generators.vae', gens['vae'], {'cond_mode'} | _vae_arch_keys(EEGVAE) | _fields(VAEConfig))
         if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
     cfg['evaluation'] = {**_EVAL, **ev}
+    bad = [b for b in cfg['evaluation']['baselines'] if b not in BASELINES]
+    if bad: raise ValueError(f"config['evaluation']['baselines']: unknown {bad}; expected some of {list(BASELINES)}")
     return cfg
 
 # %% ../nbs/10_pipeline.ipynb #1a63591e
@@ -163,19 +181,54 @@ def _json_default(o):
     if dataclasses.is_dataclass(o): return dataclasses.asdict(o)
     return str(o)
 
-def _stamp(out: Path, stage: str, section) -> bool:
-    "True when `stage` finished before with this config `section`; raises if it finished with another one."
-    f = out / 'stages' / f'{stage}.json'
-    if not f.exists(): return False
-    old = json.loads(f.read_text())['config']
-    new = json.loads(json.dumps(section, default=_json_default))
-    if old != new:
-        raise ValueError(f'{out}: stage {stage!r} was run with another config ({old} != {new}); '
-                         'use another --out directory, or delete the stage\'s files to redo it')
-    return True
+_UPSTREAM = ('dataset', 'split', 'seed', 'preprocess')     # what every trained stage depends on
 
-def _done(out: Path, stage: str, section, **info):
-    _write_json(out / 'stages' / f'{stage}.json', dict(config=section, finished=time.strftime('%Y-%m-%d %H:%M:%S'), **info))
+def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
+    "Everything stage `stage` depends on: its config sections, every section upstream of it, and the data's fingerprint."
+    ev = cfg.get('evaluation', {})
+    enc = dict(**{k: cfg.get(k) for k in _UPSTREAM}, encoder=cfg.get('encoder'))
+    deps = {'encoder': enc,
+            'gan': dict(enc, generator=cfg.get('generators', {}).get('gan')),
+            'vae': dict(enc, generator=cfg.get('generators', {}).get('vae')),
+            'judge': dict(dataset=cfg.get('dataset'), seed=cfg.get('seed'), judge=dict(epochs=ev.get('judge_epochs'), augment=ev.get('judge_augment'))),
+            }.get(stage)
+    if deps is None:
+        if stage not in ('loso', 'loro'): raise ValueError(f'stage {stage!r}: no such stage')
+        deps = dict(**{k: cfg.get(k) for k in ('dataset', 'seed', 'preprocess', 'encoder')}, baselines=ev.get('baselines'))
+    deps = json.loads(json.dumps(deps, default=_json_default))
+    return deps if data is None else dict(deps, data=data)
+
+def _remedy(out, stage) -> str:
+    return f"use another --out directory, or delete {out / stage} and {out / 'stages' / (stage + '.json')} to redo that stage"
+
+def _stamp(out: Path, stage: str, inputs: dict) -> str | None:
+    "'finished' or 'started' when `stage` was run before from these `inputs`, None when never; a ValueError naming what changed otherwise."
+    f = out / 'stages' / f'{stage}.json'
+    if not check_stamp(f, inputs, f'stage {stage!r} in {out}', _remedy(out, stage)): return None
+    return 'finished' if json.loads(f.read_text()).get('done') else 'started'
+
+def _start(out: Path, stage: str, inputs: dict):
+    "Stamp a stage before it trains: an interrupted stage resumes only from the same inputs."
+    write_stamp(out / 'stages' / f'{stage}.json', inputs, done=False)
+
+def _done(out: Path, stage: str, inputs: dict, **info):
+    write_stamp(out / 'stages' / f'{stage}.json', inputs, done=True, **info)
+
+def _compare_config(out: Path, old: dict, cfg: dict):
+    "Refuse a config whose changes touch a stage already (partly) made in `out`; returns the sections that changed."
+    changed = stamp_changes(old, cfg)
+    if not changed: return []
+    stale = []
+    for f in sorted((out / 'stages').glob('*.json')):
+        try: made = json.loads(f.read_text())['inputs']
+        except (json.JSONDecodeError, KeyError): stale.append(f'{f.stem} (an unreadable stamp)'); continue
+        if f.stem not in ('encoder', 'gan', 'vae', 'judge', 'loso', 'loro'): continue
+        diff = stamp_changes({k: v for k, v in made.items() if k != 'data'}, _inputs(cfg, f.stem))
+        if diff: stale.append(f'{f.stem} ({"; ".join(diff)})')
+    if stale:
+        raise ValueError(f'{out} holds a run of another config ({"; ".join(changed)}); these stages were made from the old one and would be '
+                         f'reused with the new: {", ".join(stale)}. Use another --out directory, or delete {out} to start again.')
+    return changed
 
 def _versions() -> dict:
     import importlib.metadata as md
@@ -192,6 +245,16 @@ def _raw(cfg, cache, progress) -> EEGImageDataset:
     if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
     return raw
 
+def imbalance_note(labels, class_names) -> str:
+    "A sentence for the CLI and the report when classes are imbalanced (which number to read), else ''."
+    from brain2image.stats import is_imbalanced
+    y = np.asarray(labels); K = len(class_names)
+    if not is_imbalanced(y, K): return ''
+    c = np.bincount(y, minlength=K)
+    share = ', '.join(f'{n} {100 * k / len(y):.0f}%' for n, k in zip(class_names, c))
+    return (f'Classes are imbalanced ({share}): every score comes with balanced accuracy (chance 1/{K} = {1 / K:.2f}) - read that one; '
+            f'plain accuracy has chance {c.max() / len(y):.2f} (always guessing {class_names[int(c.argmax())]}). Training weights the classes equally.')
+
 def _stage_data(cfg, out, cache, progress, say):
     from brain2image.preprocess import Preprocessor
     raw = _raw(cfg, cache, progress)
@@ -201,33 +264,64 @@ def _stage_data(cfg, out, cache, progress, say):
     if len(sp.get('val', [])) == 0: raise DataFormatError(raw.source, f"splits[{cfg['split']!r}]", "part 'val' is empty: the encoder needs validation trials to pick its best epoch")
     say(f'      {raw}')
     say(f"      split {cfg['split']}: " + ', '.join(f'{k} {len(v)}' for k, v in sp.items()))
+    note = imbalance_note(raw.labels, raw.class_names)
+    if note: say(f'      {note}')
     pre = Preprocessor(**cfg['preprocess'])
     ds = pre.fit_transform(raw, train=(cfg['split'], 'train'), progress=progress)
     _write_json(out / 'preprocess.json', pre.to_dict())
     return raw, ds, pre
 
 # %% ../nbs/10_pipeline.ipynb #770a608f
-def _stage_encoder(cfg, out, ds, progress, say):
+_MONITOR = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss')
+
+def _stage_encoder(cfg, out, ds, fp, progress, say):
     from brain2image.encoders import make_encoder
     from brain2image.training import TrainConfig, train_encoder, load_encoder
     ec = dict(cfg['encoder']); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
     tc = TrainConfig(**{'split': cfg['split'], 'seed': cfg['seed'], **ec})
-    if _stamp(out, 'encoder', cfg['encoder']):
+    inputs = _inputs(cfg, 'encoder', fp); state = _stamp(out, 'encoder', inputs)
+    if state == 'finished':
         enc = load_encoder(out / 'encoder' / 'encoder.pt', ds); say('      loaded the trained encoder'); return enc
+    _start(out, 'encoder', inputs)
     seed_everything(cfg['seed'])
     enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
     img = None
     if tc.objective == 'clip':
         from brain2image.training import train_image_encoder, image_embeddings
         img = image_embeddings(train_image_encoder(ds, seed=cfg['seed']), ds)
-    r = train_encoder(enc, ds, tc, out=out / 'encoder', image_embeddings=img, progress=progress)
+    r = train_encoder(enc, ds, tc, out=out / 'encoder', resume=state == 'started', image_embeddings=img, progress=progress)
     if not r['finished']: raise RuntimeError('encoder training did not finish')
-    _done(out, 'encoder', cfg['encoder'], best_val_acc=r['best_score'], best_epoch=r['best_epoch'], epochs_run=len(r['history']))
-    say(f"      best validation accuracy {r['best_score']:.3f} at epoch {r['best_epoch']} (chance {1 / ds.n_classes:.3f})")
+    _done(out, 'encoder', inputs, monitor=tc.monitor, best_val=r['best_score'], best_epoch=r['best_epoch'], epochs_run=len(r['history']))
+    say(f"      best validation {_MONITOR[tc.monitor]} {r['best_score']:.3f} at epoch {r['best_epoch']} of {len(r['history'])}")
     return enc
 
+def _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say) -> dict:
+    "The encoder and the classical baselines on the config's split, then every fold protocol (a fresh model per fold)."
+    from brain2image.protocols import score_fold, protocol_result, evaluate_protocol
+    ev, sp = cfg['evaluation'], ds.splits[cfg['split']]
+    res = score_fold(ds, cfg['split'], enc, ev['baselines'], seed=cfg['seed'])
+    fold = dict(name=cfg['split'], train=sp['train'], val=sp.get('val', []), test=sp['test'])
+    dec = {'split': protocol_result('split', [fold], [res], seed=cfg['seed'])}
+    for kind in cfg['protocol'][1:]:
+        inputs = _inputs(cfg, kind, fp); _stamp(out, kind, inputs); _start(out, kind, inputs)
+        say(f'      {kind}: {_protocol_doc(kind)}')
+        dec[kind] = evaluate_protocol(raw, kind, preprocess=cfg['preprocess'], encoder=cfg['encoder'], baselines=ev['baselines'],
+                                      seed=cfg['seed'], out=out / 'protocols' / kind, inputs=inputs, progress=progress)
+        _done(out, kind, inputs, folds=len(dec[kind].folds))
+    for kind, r in dec.items():
+        say(f"      {'test trials of ' + cfg['split'] if kind == 'split' else kind + ' (pooled)'}: " +
+            ' | '.join(f'{k} {x.score.value:.2f} [{x.score.value_ci[0]:.2f}, {x.score.value_ci[1]:.2f}]' for k, x in r.pooled.results.items()) +
+            f' ({r.pooled.measure}, chance {next(iter(r.pooled.results.values())).score.value_chance:.2f})')
+        say(f'      {r.sentence}')
+        _savefig(r.pooled.plot() if kind == 'split' else r.plot(), out / 'figures' / f'decoding_{kind}.png')
+    return dec
+
+def _protocol_doc(kind):
+    from brain2image.protocols import PROTOCOLS
+    return PROTOCOLS[kind]
+
 # %% ../nbs/10_pipeline.ipynb #dabc3893
-def _stage_generators(cfg, out, ds, pre, enc, progress, say) -> dict:
+def _stage_generators(cfg, out, ds, pre, enc, fp, progress, say) -> dict:
     from brain2image.conditioning import eeg_conditions
     from brain2image.gan import ConditionalGAN, gan_config, train_gan, load_gan
     from brain2image.vae import EEGVAE, VAEConfig, train_vae, load_vae
@@ -239,28 +333,29 @@ def _stage_generators(cfg, out, ds, pre, enc, progress, say) -> dict:
     if 'gan' in gcfg:
         g = dict(gcfg['gan']); preset = g.pop('preset', 'stable')
         gc = gan_config(preset, **{'split': cfg['split'], 'seed': cfg['seed'], **g})
-        if _stamp(out, 'gan', gcfg['gan']): gan = load_gan(out / 'gan' / 'gan.pt'); say('      loaded the trained GAN')
+        inputs = _inputs(cfg, 'gan', fp); state = _stamp(out, 'gan', inputs)
+        if state == 'finished': gan = load_gan(out / 'gan' / 'gan.pt'); say('      loaded the trained GAN')
         else:
-            seed_everything(cfg['seed'])
+            _start(out, 'gan', inputs); seed_everything(cfg['seed'])
             gan = ConditionalGAN(gc, conds[gc.cond_mode].shape[1], ds.n_classes)
-            h = train_gan(gan, ds, conds[gc.cond_mode], out=out / 'gan', progress=progress)
-            _done(out, 'gan', gcfg['gan'], epochs_run=len(h['history']))
+            h = train_gan(gan, ds, conds[gc.cond_mode], out=out / 'gan', resume=state == 'started', progress=progress)
+            _done(out, 'gan', inputs, epochs_run=len(h['history']))
             say(f"      GAN ({preset}, {gc.image_size} px, on the EEG {gc.cond_mode}): {len(h['history'])} epochs")
         gan.eval(); gens['gan'] = (gan, gc.cond_mode)
     if 'vae' in gcfg:
         v = dict(gcfg['vae']); mode = v.pop('cond_mode', 'feature')
-        arch = {k: v.pop(k) for k in ('image_size', 'z_dim', 'width') if k in v}
+        arch = {k: v.pop(k) for k in _vae_arch_keys(EEGVAE) if k in v}
         vc = VAEConfig(**{'split': cfg['split'], 'seed': cfg['seed'], **v})
-        if _stamp(out, 'vae', gcfg['vae']): vae = load_vae(out / 'vae' / 'vae.pt'); say('      loaded the trained VAE')
+        inputs = _inputs(cfg, 'vae', fp); state = _stamp(out, 'vae', inputs)
+        if state == 'finished': vae = load_vae(out / 'vae' / 'vae.pt'); say('      loaded the trained VAE')
         else:
-            seed_everything(cfg['seed'])
+            _start(out, 'vae', inputs); seed_everything(cfg['seed'])
             vae = EEGVAE(conds[mode].shape[1], **arch)
-            h = train_vae(vae, conds[mode], ds, vc, out=out / 'vae', progress=progress, extra=dict(cond_mode=mode))
-            _done(out, 'vae', gcfg['vae'], epochs_run=len(h['history']), best_epoch=h['best_epoch'])
+            h = train_vae(vae, conds[mode], ds, vc, out=out / 'vae', resume=state == 'started', progress=progress, extra=dict(cond_mode=mode))
+            _done(out, 'vae', inputs, epochs_run=len(h['history']), best_epoch=h['best_epoch'])
             say(f"      VAE ({vae.image_size} px, on the EEG {mode}): best epoch {h['best_epoch']} of {len(h['history'])}")
         vae.eval(); gens['vae'] = (vae, mode)
-    for name, (g, mode) in gens.items():
-        if not (out / f'decoder_{name}').exists(): EEGToImage(pre, enc, g, mode).save(out / f'decoder_{name}')
+    for name, (g, mode) in gens.items(): EEGToImage(pre, enc, g, mode).save(out / f'decoder_{name}')   # always from the models just used
     return dict(conditions=conds, generators=gens)
 
 # %% ../nbs/10_pipeline.ipynb #43e8b304
@@ -281,15 +376,15 @@ def _generate_fn(g, seed=0):
             return g.generate(noise.to(dev), c).cpu()
     return gen
 
-def _stage_evaluation(cfg, out, ds, gen_out, progress, say) -> tuple[dict, object]:
+def _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say) -> tuple[dict, object]:
     from brain2image import metrics as M
     ev, figs, res = cfg['evaluation'], out / 'figures', {}
     test = np.asarray(ds.splits[cfg['split']]['test'])
-    jsec = dict(epochs=ev['judge_epochs'], augment=ev['judge_augment'])
-    if _stamp(out, 'judge', jsec) and (out / 'judge.pt').exists(): judge = M.Judge.load(out / 'judge.pt')
+    inputs = _inputs(cfg, 'judge', fp)
+    if _stamp(out, 'judge', inputs) == 'finished' and (out / 'judge.pt').exists(): judge = M.Judge.load(out / 'judge.pt')
     else:
-        judge = M.train_judge(ds, epochs=jsec['epochs'], augment=jsec['augment'], seed=cfg['seed'], progress=progress)
-        judge.save(out / 'judge.pt'); _done(out, 'judge', jsec)
+        judge = M.train_judge(ds, epochs=ev['judge_epochs'], augment=ev['judge_augment'], seed=cfg['seed'], progress=progress)
+        judge.save(out / 'judge.pt'); _done(out, 'judge', inputs)
     res['judge'] = dict(heldout=None if judge.heldout is None else judge.heldout.to_dict(), epochs=ev['judge_epochs'], augment=ev['judge_augment'])
     if judge.heldout is not None: say(f'      judge on held-out stimulus images: {judge.heldout}')
     res['generation'] = {}
@@ -302,16 +397,19 @@ def _stage_evaluation(cfg, out, ds, gen_out, progress, say) -> tuple[dict, objec
         say(f'      {name}: {r.verdict}')
     return res, judge
 
-def _stage_analysis(cfg, out, raw, ds, gen_out, judge, progress, say) -> dict:
+def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> dict:
     ev, figs, res = cfg['evaluation'], out / 'figures', {}
     test = np.asarray(ds.splits[cfg['split']]['test'])
-    feats = gen_out['conditions']['feature']
+    if 'feature' in gen_out['conditions']: feats = gen_out['conditions']['feature']
+    else:
+        from brain2image.conditioning import eeg_conditions
+        feats = eeg_conditions(enc, ds, 'feature')
     if ev['confounds']:
         from brain2image.confounds import confound_probes
         rep = confound_probes(raw, n_permutations=ev['n_permutations'], seed=cfg['seed'], progress=progress)
         res['confounds'] = rep.to_dict(); _savefig(rep.plot(), figs / 'confounds.png')
         say('      ' + rep.summary.replace('\n', '\n      '))
-    if ev['rsa'] and ds.n_classes >= 4:
+    if ev['rsa'] and ds.n_classes >= 4 and judge is not None:
         from brain2image import rsa
         from brain2image.conditioning import StimulusBank
         y = ds.labels[test]
@@ -330,13 +428,24 @@ def _stage_analysis(cfg, out, raw, ds, gen_out, judge, progress, say) -> dict:
         _savefig(rsa.plot_rdms(rdms, ds.class_names, rsa_to=ref), figs / 'rsa.png')
         np.savez(out / 'rdms.npz', **{k.replace(' ', '_'): v for k, v in rdms.items()})
     if ev['umap']:
-        emb = umap_embedding(feats[test].numpy(), out / 'umap_test_features.npy', seed=cfg['seed'])
+        x = feats[test].numpy()
+        emb = umap_embedding(x, umap_cache_file(out / 'widgets', x, cfg['seed']), seed=cfg['seed'])   # the explorers find it there
         _savefig(plot_embedding(emb, ds.labels[test], ds.class_names, 'EEG features of held-out trials (UMAP)'), figs / 'umap.png')
     return res
 
 # %% ../nbs/10_pipeline.ipynb #b16a7ac5
+def umap_cache_file(folder: str | Path, # where embeddings are cached
+                    features: np.ndarray, # [n, D]
+                    seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+                   ) -> Path:
+    "The cache file of a UMAP embedding: named by a hash of the features' content and the UMAP settings (never by length alone)."
+    import hashlib
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    key = hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
+    return Path(folder) / f'umap_{key}_s{seed}_n{n_neighbors}_d{min_dist}.npy'
+
 def umap_embedding(features: np.ndarray, # [n, D]
-                   cache: str | Path | None = None, # .npy file to read the embedding from / write it to
+                   cache: str | Path | None = None, # .npy file to read the embedding from / write it to (see `umap_cache_file`)
                    seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
                   ) -> np.ndarray:
     "2-d UMAP embedding [n, 2] of `features` (read from `cache` when it holds one of the right length)."
@@ -388,7 +497,8 @@ def run(config: dict | str, # a config dict, or a preset name
     cfg = validate_config(get_preset(config) if isinstance(config, str) else config)
     out = Path(out); t0 = time.time(); say = print if progress else (lambda *a, **k: None)
     gens = list(cfg['generators'])
-    steps = ['data + preprocessing', 'encoder'] + (['generators'] if gens else []) + ['evaluation', 'analysis'] + (['report'] if report else [])
+    steps = (['data + preprocessing', 'encoder', 'decoding: encoder vs baselines'] + (['generators', 'evaluation'] if gens else []) + ['analysis']
+             + (['report'] if report else []))
     step = iter(range(1, len(steps) + 1))
     head = lambda s: say(f'[{next(step)}/{len(steps)}] {s} ({time.time() - t0:.0f} s)')
     if dry_run:
@@ -405,24 +515,36 @@ def run(config: dict | str, # a config dict, or a preset name
         say(f'      {raw}\n      config OK: nothing trained (dry run)')
         return dict(dry_run=True, config=cfg, dataset=dict(repr=repr(raw), n_trials=len(raw), n_classes=raw.n_classes,
                                                            splits={k: {p: len(v) for p, v in s.items()} for k, s in raw.splits.items()}))
+    if (out / 'config.json').exists():                  # the run directory's config is compared, never silently replaced
+        try: old = json.loads((out / 'config.json').read_text())
+        except json.JSONDecodeError: raise DataFormatError(out / 'config.json', 'config.json', 'not valid JSON; use another --out directory') from None
+        changed = _compare_config(out, old, cfg)
+        if changed: say(f'      {out}: the config changed ({"; ".join(changed)}); no trained stage depends on it, so the run goes on with the new one')
     (out / 'figures').mkdir(parents=True, exist_ok=True)
     _write_json(out / 'config.json', cfg)
     seed_everything(cfg['seed'])
     head('data + preprocessing')
     raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
+    fp = raw.fingerprint()                              # every stage's stamp holds it: changed data is never met by a stale model
     _figures_data(raw, out)
     head('encoder')
-    enc = _stage_encoder(cfg, out, ds, progress, say)
-    gen_out = dict(conditions={}, generators={})
-    if gens: head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, progress, say)
-    head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, progress, say) if gens else ({}, None)
-    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, gen_out, judge, progress, say) if judge is not None else {}
-    stages = {p.stem: json.loads(p.read_text()) for p in sorted((out / 'stages').glob('*.json'))}
+    enc = _stage_encoder(cfg, out, ds, fp, progress, say)
+    head('decoding: encoder vs baselines')
+    dec = _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say)
+    gen_out, evaluation, judge = dict(conditions={}, generators={}), {}, None
+    if gens:
+        head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, fp, progress, say)
+        head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say)
+    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say)
+    stages = {p.stem: {k: v for k, v in json.loads(p.read_text()).items() if k != 'inputs'} for p in sorted((out / 'stages').glob('*.json'))}
+    note = imbalance_note(raw.labels, raw.class_names)
     metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
                                 sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
+                                imbalanced=bool(note), imbalance_note=note, fingerprint=fp,
                                 split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
                                 preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq)),
-                   encoder=stages.get('encoder', {}), **evaluation, **analysis,
+                   encoder=dict(stages.get('encoder', {}), test=dec['split'].pooled.results['encoder'].score.to_dict()),
+                   decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis,
                    seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
                    finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     metrics = json.loads(json.dumps(metrics, default=_json_default))

@@ -231,7 +231,7 @@ class LatentExplorer:
         else:
             from brain2image import pipeline
             a = self.umap_args
-            f = None if self.cache_dir is None else self.cache_dir / f"umap_{key[0]}_s{a['seed']}_n{a['n_neighbors']}_d{a['min_dist']}.npy"
+            f = None if self.cache_dir is None else pipeline.umap_cache_file(self.cache_dir, x, **a)   # keyed by content, as the pipeline's
             if f is None or not f.exists(): self.n_computed += 1
             e = pipeline.umap_embedding(x, cache=f, **a)
         if e.shape != (len(x), 2): raise ValueError(f'reducer: expected an embedding of shape {(len(x), 2)}, got {e.shape}')
@@ -367,11 +367,6 @@ class LatentExplorer:
         for k, v in (extra or {}).items(): feats[str(k)] = _rows(v, idx, len(run.ds), f'extra[{k!r}]')
         kwargs.setdefault('split', run.config.get('split')); kwargs.setdefault('seed', run.config.get('seed', 0))
         if cache: kwargs.setdefault('cache_dir', run.dir / 'widgets')
-        f = run.dir / 'umap_test_features.npy'                # the pipeline's own embedding of the same features
-        if isinstance(trials, str) and trials == 'test' and f.exists() and kwargs.get('reducer') is None and \
-           all(kwargs.get(k, d) == d for k, d in (('n_neighbors', 15), ('min_dist', 0.1))) and kwargs['seed'] == run.config.get('seed', 0):
-            e = np.load(f, allow_pickle=False)
-            if e.shape == (len(idx), 2): kwargs['embeddings'] = {name: e, **(kwargs.get('embeddings') or {})}
         return cls(feats, run.ds, trials=idx, **kwargs)
 
     def _ipython_display_(self):
