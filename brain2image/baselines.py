@@ -176,6 +176,10 @@ def _sentence(ref, others, res, diffs, measure):
     r = res[ref].score
     if not r.significant(): head = f'The {ref} is not shown to be above chance ({measure} {r.value:.2f} [{r.value_ci[0]:.2f}, {r.value_ci[1]:.2f}], chance {r.value_chance:.2f}, p = {r.value_p:.3f}).'
     else: head = f'The {ref} reads the class ({measure} {r.value:.2f} [{r.value_ci[0]:.2f}, {r.value_ci[1]:.2f}], chance {r.value_chance:.2f}).'
+    pred = res[ref].pred; top = np.bincount(pred).argmax(); share = float((pred == top).mean())
+    if share >= 0.95 and len(np.unique(res[ref].y_true)) > 1:
+        head += (f' It predicts one class for {share:.0%} of the test trials: a majority-only decoder, whose plain accuracy '
+                 f'({r.acc:.2f}) only restates how common that class is (chance {r.chance:.2f}).')
     if not others: return head
     beats = [o for o in others if diffs[o].significant()]
     worse = [o for o in others if diffs[o].ci_high < 0]

@@ -253,7 +253,8 @@ def imbalance_note(labels, class_names) -> str:
     c = np.bincount(y, minlength=K)
     share = ', '.join(f'{n} {100 * k / len(y):.0f}%' for n, k in zip(class_names, c))
     return (f'Classes are imbalanced ({share}): every score comes with balanced accuracy (chance 1/{K} = {1 / K:.2f}) - read that one; '
-            f'plain accuracy has chance {c.max() / len(y):.2f} (always guessing {class_names[int(c.argmax())]}). Training weights the classes equally.')
+            f'plain accuracy has chance {c.max() / len(y):.2f} (always guessing {class_names[int(c.argmax())]}). Training weights the classes '
+            "equally unless a recipe sets balance='none'.")
 
 def _stage_data(cfg, out, cache, progress, say):
     from brain2image.preprocess import Preprocessor
@@ -302,19 +303,21 @@ def _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say) -> dict:
     res = score_fold(ds, cfg['split'], enc, ev['baselines'], seed=cfg['seed'])
     fold = dict(name=cfg['split'], train=sp['train'], val=sp.get('val', []), test=sp['test'])
     dec = {'split': protocol_result('split', [fold], [res], seed=cfg['seed'])}
+    _say_decoding(say, f"test trials of {cfg['split']}", dec['split']); _savefig(dec['split'].pooled.plot(), out / 'figures' / 'decoding_split.png')
     for kind in cfg['protocol'][1:]:
         inputs = _inputs(cfg, kind, fp); _stamp(out, kind, inputs); _start(out, kind, inputs)
         say(f'      {kind}: {_protocol_doc(kind)}')
-        dec[kind] = evaluate_protocol(raw, kind, preprocess=cfg['preprocess'], encoder=cfg['encoder'], baselines=ev['baselines'],
-                                      seed=cfg['seed'], out=out / 'protocols' / kind, inputs=inputs, progress=progress)
-        _done(out, kind, inputs, folds=len(dec[kind].folds))
-    for kind, r in dec.items():
-        say(f"      {'test trials of ' + cfg['split'] if kind == 'split' else kind + ' (pooled)'}: " +
-            ' | '.join(f'{k} {x.score.value:.2f} [{x.score.value_ci[0]:.2f}, {x.score.value_ci[1]:.2f}]' for k, x in r.pooled.results.items()) +
-            f' ({r.pooled.measure}, chance {next(iter(r.pooled.results.values())).score.value_chance:.2f})')
-        say(f'      {r.sentence}')
-        _savefig(r.pooled.plot() if kind == 'split' else r.plot(), out / 'figures' / f'decoding_{kind}.png')
+        dec[kind] = r = evaluate_protocol(raw, kind, preprocess=cfg['preprocess'], encoder=cfg['encoder'], baselines=ev['baselines'],
+                                          seed=cfg['seed'], out=out / 'protocols' / kind, inputs=inputs, progress=progress)
+        _done(out, kind, inputs, folds=len(r.folds))
+        _say_decoding(say, f'{kind}, pooled over {len(r.folds)} folds', r); _savefig(r.plot(), out / 'figures' / f'decoding_{kind}.png')
     return dec
+
+def _say_decoding(say, what, r):
+    ch = next(iter(r.pooled.results.values())).score.value_chance
+    say(f'      {what}: ' + ' | '.join(f'{k} {x.score.value:.2f} [{x.score.value_ci[0]:.2f}, {x.score.value_ci[1]:.2f}]' for k, x in r.pooled.results.items())
+        + f' ({r.pooled.measure}, chance {ch:.2f})')
+    say(f'      {r.pooled.sentence}')
 
 def _protocol_doc(kind):
     from brain2image.protocols import PROTOCOLS

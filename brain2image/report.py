@@ -115,6 +115,12 @@ def _img(path: Path, alt: str = '', width: int | None = None) -> str:
 # %% ../nbs/10b_report.ipynb #f9bcdf67
 def _sec_summary(m: dict) -> str:
     out = []
+    note = (m.get('dataset') or {}).get('imbalance_note')
+    if note: out.append(f'<div class="verdict warn"><b>Imbalanced classes</b>: {_esc(note)}</div>')
+    for kind, r in (m.get('decoding') or {}).items():
+        enc = ((r.get('pooled') or {}).get('results') or {}).get('encoder', {}).get('score', {})
+        ok = enc.get('measure') and _significant(enc)
+        out.append(f'<div class="verdict {"ok" if ok else "bad"}"><b>Decoding ({_esc(_PROTOCOL_TITLE.get(kind, kind))})</b>: {_esc(r.get("sentence", ""))}</div>')
     for name, g in (m.get('generation') or {}).items():
         ok = g.get('eeg_driven')
         out.append(f'<div class="verdict {"ok" if ok else "bad"}"><b>{_esc(name.upper())}</b>: {_esc(g.get("verdict", ""))}</div>')
@@ -136,12 +142,56 @@ def _sec_data(m: dict, d: Path) -> str:
     if (d / 'figures' / 'similarity.png').exists(): s += '<h3>Ground-truth class similarity (synthetic data)</h3>' + _img(d / 'figures' / 'similarity.png', 'similarity', 380)
     return s
 
+_PROTOCOL_TITLE = dict(split='the config\'s split', loso='leave one subject out', loro='leave one run out')
+
+def _significant(s: dict) -> bool:
+    "`Score.significant` on a Score's dict (as metrics.json holds it)."
+    from brain2image.stats import Score
+    return Score.from_dict(s).significant()
+
+def _score_text(s: dict) -> str:
+    from brain2image.stats import Score
+    return str(Score.from_dict(s))
+
 def _sec_training(m: dict, d: Path) -> str:
     e = m.get('encoder') or {}
     s = ''
-    if e: s += (f'<p>Encoder: best validation accuracy <b>{_fmt(e.get("best_val_acc"))}</b> at epoch {e.get("best_epoch")} '
-                f'(chance {1 / m["dataset"]["n_classes"]:.2f}), {e.get("epochs_run")} epochs run.</p>')
+    if e.get('best_val') is not None:
+        mon = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss').get(e.get('monitor'), e.get('monitor'))
+        s += (f'<p>Encoder: best validation {_esc(mon)} <b>{_fmt(e.get("best_val"))}</b> at epoch {e.get("best_epoch")} of '
+              f'{e.get("epochs_run")} run (the epoch is picked on validation trials, never on test trials).</p>')
+    if e.get('test'): s += f'<p>On the test trials: <b>{_esc(_score_text(e["test"]))}</b>. Every generation result below is read against this number.</p>'
     s += _img(d / 'figures' / 'training.png', 'training curves')
+    return s
+
+def _sec_decoding(m: dict, d: Path) -> str:
+    dec = m.get('decoding') or {}
+    if not dec: return '<p>Not run.</p>'
+    s = ('<p>The deep encoder beside the classical ERP decoders, trained on the same trials after the same preprocessing and '
+         'scored on the same test trials: shrinkage LDA on time-window means (<code>lda</code>) and xDAWN covariances + tangent '
+         'space + logistic regression (<code>xdawn</code>, pyriemann). Each number comes with its 95% bootstrap interval, its '
+         'chance level and a permutation p-value; <i>encoder minus this</i> is the paired difference on the same trials (sign-flip '
+         'p-value), each class weighed equally where classes are imbalanced. Fold protocols retrain every model per fold and pool '
+         'the test trials (each tested once).</p>')
+    for kind, r in dec.items():
+        pooled = r.get('pooled') or {}
+        s += f'<h3>{_esc(_PROTOCOL_TITLE.get(kind, kind))}</h3><p class="small">{_esc(r.get("description", ""))}</p>'
+        s += f'<div class="verdict {"ok" if _significant(pooled["results"]["encoder"]["score"]) else "bad"}">{_esc(r.get("sentence", ""))}</div>' if 'encoder' in pooled.get('results', {}) else ''
+        rows = []
+        for name, res in (pooled.get('results') or {}).items():
+            sc, diff = res['score'], (pooled.get('differences') or {}).get(name)
+            meas = sc.get('measure', 'accuracy'); bal = meas == 'balanced accuracy'
+            rows.append({'decoder': name, meas: sc['bacc'] if bal else sc['acc'],
+                         '95% CI': f"[{_fmt(sc['bacc_ci_low'] if bal else sc['ci_low'])}, {_fmt(sc['bacc_ci_high'] if bal else sc['ci_high'])}]",
+                         'chance': sc['bacc_chance'] if bal else sc['chance'], 'p': sc['bacc_p_value'] if bal else sc['p_value'],
+                         'accuracy (majority)': f"{_fmt(sc['acc'])} ({_fmt(sc['chance'])})", 'AUC': sc.get('auc'), 'n': sc['n'],
+                         f'{pooled.get("reference", "encoder")} minus this': '' if diff is None else
+                         f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}], p = {diff['p_value']:.3f}",
+                         'what': res.get('note', '')})
+        s += html_table(rows) + _img(d / 'figures' / f'decoding_{kind}.png', f'decoding {kind}', 520)
+        if kind != 'split' and r.get('table'):
+            s += f'<details open><summary>per fold ({len(r.get("folds", []))} folds, {_esc(r.get("measure", ""))})</summary>' + html_table(r['table']) + '</details>'
+        if r.get('skipped'): s += '<p class="small">Skipped: ' + _esc('; '.join(r['skipped'])) + '</p>'
     return s
 
 def _sec_generation(m: dict, d: Path) -> str:
@@ -198,6 +248,7 @@ def write_report(run_dir: str | Path, # a run directory with metrics.json and co
         with atomic_path(d / 'figures' / 'training.png') as tmp: fig.savefig(tmp, dpi=100, format='png', bbox_inches='tight')
         plt.close(fig)
     secs = [('summary', 'Summary', _sec_summary(m)), ('data', 'Data', _sec_data(m, d)), ('training', 'Training', _sec_training(m, d)),
+            ('decoding', 'Decoding: the encoder beside classical baselines', _sec_decoding(m, d)),
             ('generation', 'EEG -> images, with controls', _sec_generation(m, d)), ('confounds', 'Confound probes', _sec_confounds(m, d)),
             ('rsa', 'Representational similarity', _sec_rsa(m, d)), ('umap', 'EEG feature space', _sec_umap(m, d)),
             ('reproduce', 'Reproduce', _sec_reproduce(m, cfg))]
