@@ -15,7 +15,8 @@ from .stats import jsonable
 from .baselines import BASELINES, DecoderResult, Comparison, decoder_result, run_baselines, encoder_result, compare_decoders
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'protocol_folds', 'score_fold', 'ProtocolResult', 'protocol_result', 'evaluate_protocol']
+__all__ = ['PROTOCOLS', 'protocol_folds', 'score_fold', 'ProtocolResult', 'protocol_result', 'evaluate_protocol',
+           'train_fresh_encoder']
 
 # %% ../nbs/09b_protocols.ipynb #775a99e5
 PROTOCOLS = {
@@ -116,6 +117,7 @@ class ProtocolResult:
         dec = list(self.pooled.results)
         if len(t) > 1:
             t.loc['mean over folds'] = t.mean(numeric_only=True); t.loc['sd over folds'] = t.iloc[:-1].std(numeric_only=True)
+            t.loc['sd over folds', ['n_train', 'n_test']] = np.nan
         pooled = {k: r.score.value for k, r in self.pooled.results.items()}
         t.loc['pooled'] = dict(n_train=np.nan, n_test=sum(f['n_test'] for f in self.folds), **pooled,
                                chance=next(iter(self.pooled.results.values())).score.value_chance)
@@ -191,14 +193,19 @@ def evaluate_protocol(raw: EEGImageDataset, # the data as read (not preprocessed
         name = f'{kind}:{f["name"]}'
         raw.add_split(name, {p: f[p] for p in ('train', 'val', 'test')})
         ds = Preprocessor(**(preprocess or {})).fit_transform(raw, train=(name, 'train'), progress=False)
-        enc = None if encoder is None else _train_fold_encoder(ds, name, encoder, seed, d, progress)
+        enc = None if encoder is None else train_fresh_encoder(ds, name, encoder, seed, d, progress)
         res = score_fold(ds, name, enc, baselines, seed=seed, n_permutations=n_permutations)
         del raw.splits[name]
         if d is not None: _save_results(d / 'predictions.npz', res); write_stamp(d / 'stamp.json', stamp)
         results.append(res)
     return protocol_result(kind, folds, results, skipped, seed=seed, n_permutations=n_permutations)
 
-def _train_fold_encoder(ds, split, section, seed, out, progress):
+def train_fresh_encoder(ds: EEGImageDataset, # preprocessed data with the split registered
+                        split: str, # train on its 'train' part, pick the epoch on its 'val' part
+                        section: dict, # {'arch', 'feature_dim', 'options'} + TrainConfig fields (a config's encoder section)
+                        seed: int = 0,
+                        out: str | Path | None = None, # checkpoint folder (resumable); None: none
+                        progress: bool = False):
     "A freshly initialised encoder (same seed in every fold), trained on the fold's training trials, its epoch picked on the fold's validation trials."
     from brain2image.encoders import make_encoder
     from brain2image.training import TrainConfig, train_encoder, train_image_encoder, image_embeddings

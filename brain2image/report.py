@@ -89,6 +89,7 @@ code,pre{background:#f6f8fa;border-radius:4px;font-size:.85em} pre{padding:.7em;
 def _esc(x) -> str: return html.escape(str(x))
 
 def _fmt(v) -> str:
+    if v is None: return '–'
     if isinstance(v, bool): return 'yes' if v else 'no'
     if isinstance(v, float):
         if v != v: return '–'
