@@ -193,8 +193,11 @@ def evaluate_protocol(raw: EEGImageDataset, # the data as read (not preprocessed
         name = f'{kind}:{f["name"]}'
         raw.add_split(name, {p: f[p] for p in ('train', 'val', 'test')})
         ds = Preprocessor(**(preprocess or {})).fit_transform(raw, train=(name, 'train'), progress=False)
+        t0 = time.perf_counter()
         enc = None if encoder is None else train_fresh_encoder(ds, name, encoder, seed, d, progress)
+        t_train = time.perf_counter() - t0
         res = score_fold(ds, name, enc, baselines, seed=seed, n_permutations=n_permutations)
+        if enc is not None: res['encoder'].seconds += t_train          # fit time, as the baselines' (which include their fit)
         del raw.splits[name]
         if d is not None: _save_results(d / 'predictions.npz', res); write_stamp(d / 'stamp.json', stamp)
         results.append(res)
