@@ -3,16 +3,8 @@ import torch.nn.functional as F
 from brain2image.core import DataFormatError
 from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, gan_config, train_gan, load_gan, gan_step)
 from brain2image.synthetic import make_synthetic
+from weights import assert_same_weights
 
-def assert_same_weights(a, b, rtol=1e-4, atol=1e-5):
-    """Two trained models' state_dicts entry by entry: float tensors up to the round-off of a repeated or resumed run (BLAS kernels
-    differ with batch, threads and CPU), integer buffers (BatchNorm's num_batches_tracked) exactly. Another seed, or a resume that
-    was ignored, moves the weights far more than this."""
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k, v in sa.items():
-        if v.is_floating_point(): torch.testing.assert_close(v, sb[k], rtol=rtol, atol=atol, msg=lambda m: f'{k}: {m}')
-        else: assert torch.equal(v, sb[k]), k
 
 @pytest.fixture(scope='module')
 def tiny():

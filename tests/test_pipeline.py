@@ -75,5 +75,5 @@ def test_resume_refuses_changed_config(tmp_path, monkeypatch):
     cfg = get_preset('tiny'); cfg['generators'] = {}; cfg['encoder']['epochs'] = 1
     run(cfg, tmp_path / 'r', progress=False, report=False)
     cfg['encoder']['epochs'] = 2
-    with pytest.raises(ValueError, match="stage 'encoder' was run with another config"):
+    with pytest.raises(ValueError, match=r"these stages were made from the old one .*encoder \(encoder.epochs: 1 -> 2\)"):
         run(cfg, tmp_path / 'r', progress=False, report=False)

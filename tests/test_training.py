@@ -7,6 +7,7 @@ from brain2image.encoders import make_encoder
 from brain2image.synthetic import make_synthetic
 from brain2image.training import (TrainConfig, train_encoder, encode, load_encoder, save_encoder, load_checkpoint,
                                   make_objective, train_image_encoder, image_embeddings)
+from weights import assert_same_weights
 
 @pytest.fixture(scope='module')
 def tiny():
@@ -14,15 +15,6 @@ def tiny():
     ds.eeg = (ds.eeg - ds.eeg.mean((0, 2), keepdims=True)) / ds.eeg.std((0, 2), keepdims=True)
     return ds
 
-def assert_same_weights(a, b, rtol=1e-4, atol=1e-5):
-    """Two trained models' state_dicts entry by entry: float tensors up to the round-off of a repeated or resumed run (BLAS kernels
-    differ with batch, threads and CPU), integer buffers (BatchNorm's num_batches_tracked) exactly. Another seed, or a resume that
-    was ignored, moves the weights far more than this."""
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k, v in sa.items():
-        if v.is_floating_point(): torch.testing.assert_close(v, sb[k], rtol=rtol, atol=atol, msg=lambda m: f'{k}: {m}')
-        else: assert torch.equal(v, sb[k]), k
 
 def _train(ds, cfg, out=None, seed=0, name='lstm', **kw):
     torch.manual_seed(seed)

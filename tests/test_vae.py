@@ -4,6 +4,7 @@ from brain2image.core import DataFormatError
 from brain2image.synthetic import make_synthetic
 from brain2image.conditioning import StimulusBank
 from brain2image.vae import EEGVAE, VAEConfig, train_vae, vae_loss, load_vae, save_vae, kl_weight_at
+from weights import assert_same_weights, same_weights
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -17,20 +18,7 @@ def onehot(tiny):
     g = torch.Generator().manual_seed(0)
     return F.one_hot(torch.from_numpy(tiny.labels), tiny.n_classes).float() + 0.05 * torch.randn(len(tiny), tiny.n_classes, generator=g)
 
-def _same(a, b, rtol=1e-4, atol=1e-5):
-    """Two trained models' state_dicts agree entry by entry: float tensors up to the round-off of a repeated or resumed run (BLAS
-    kernels differ with batch, threads and CPU), integer buffers (BatchNorm's num_batches_tracked) exactly."""
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.allclose(v, sb[k], rtol=rtol, atol=atol) if v.is_floating_point() else torch.equal(v, sb[k])
-                                          for k, v in sa.items())
 
-def assert_same_weights(a, b, rtol=1e-4, atol=1e-5):
-    "As `_same`, naming the first entry that differs. Another seed, or a resume that was ignored, moves the weights far more."
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k, v in sa.items():
-        if v.is_floating_point(): torch.testing.assert_close(v, sb[k], rtol=rtol, atol=atol, msg=lambda m: f'{k}: {m}')
-        else: assert torch.equal(v, sb[k]), k
 
 def _vae(tiny, seed=0, **kw):
     torch.manual_seed(seed)
@@ -138,7 +126,7 @@ def test_keep_best(tiny, onehot):
     vals = [r['val_loss'] for r in hb['history']]
     assert hb['best_epoch'] == int(np.argmin(vals)) and hb['best_val_loss'] == min(vals)
     np.testing.assert_allclose([r['val_loss'] for r in hl['history']], vals, rtol=1e-4, atol=1e-5)   # keep_best does not change training
-    assert _same(best, last) == (hb['best_epoch'] == 2)
+    assert same_weights(best, last) == (hb['best_epoch'] == 2)
 
 def test_resume_refuses_other_model(tiny, onehot, tmp_path):
     train_vae(_vae(tiny), onehot, tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, progress=False)
