@@ -77,12 +77,12 @@ def _fit_predict(name, ds, tr, te, K, balanced, max_dim):
     classes = np.unique(ds.labels[tr])
     if name == 'lda':
         X, note = _windows(ds); m = _lda(len(classes), balanced)
-        fit, pred = (X[tr], X[te])
+        fit, pred = X[tr], X[te]
     elif name == 'xdawn':
         nfilter = int(max(1, min(4, max_dim // (2 * len(classes)), ds.n_chans)))
-        X = np.asarray(ds.eeg, dtype=np.float64); m = _xdawn(balanced, nfilter)
+        m = _xdawn(balanced, nfilter)
         note = f'{nfilter} xDAWN filter(s) per class -> {2 * nfilter * len(classes)}-channel covariances, tangent space, logistic regression'
-        fit, pred = (X[tr], X[te])
+        fit, pred = (np.asarray(ds.eeg[i], dtype=np.float64) for i in (tr, te))   # only the trials it needs, in float64
     else: raise ValueError(f'baseline {name!r}: expected one of {list(BASELINES)}')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')          # sklearn convergence / collinearity notes on small folds

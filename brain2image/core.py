@@ -138,16 +138,16 @@ def check_stamp(path: str | os.PathLike, # the stamp file (JSON)
                 inputs: dict, # everything the stage depends on (JSON-able)
                 what: str = 'this stage', # named in the error
                 remedy: str = 'use another output directory, or delete it to redo', # what to do about it
-               ) -> bool:
-    "True when the stage was made from exactly `inputs`; False when it has no stamp; a ValueError naming the changes otherwise."
+               ) -> dict | None:
+    "The stamp (its inputs and info) when the stage was made from exactly `inputs`; None when it has no stamp; a ValueError naming the changes otherwise."
     import json
     path = Path(path)
-    if not path.exists(): return False
-    try: old = json.loads(path.read_text())['inputs']
+    if not path.exists(): return None
+    try: stamp = json.loads(path.read_text()); old = stamp['inputs']
     except (json.JSONDecodeError, KeyError, TypeError): raise DataFormatError(path, 'inputs', f'not a stamp written by write_stamp; {remedy}') from None
     changed = stamp_changes(old, inputs)
     if changed: raise ValueError(f'{what} was made from other inputs ({"; ".join(changed)}), so it cannot be reused: {remedy}')
-    return True
+    return stamp
 
 def write_stamp(path: str | os.PathLike, inputs: dict, **info) -> Path:
     "Write the stamp of a finished stage atomically: its `inputs` and any `info` (JSON-able)."

@@ -12,8 +12,8 @@ from .core import data_dir, seed_everything, atomic_path, get_logger, DataFormat
 from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'imbalance_note', 'umap_cache_file', 'umap_embedding',
-           'plot_embedding', 'run', 'Run', 'load_run', 'example_run', 'main']
+__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'imbalance_note', 'umap_cache_file', 'content_key',
+           'umap_embedding', 'plot_embedding', 'run', 'Run', 'load_run', 'example_run', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #d4005a77
 _EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
@@ -182,6 +182,7 @@ def _json_default(o):
     return str(o)
 
 _UPSTREAM = ('dataset', 'split', 'seed', 'preprocess')     # what every trained stage depends on
+_STAGES = ('encoder', 'gan', 'vae', 'judge', 'loso', 'loro') # the stamped stages
 
 def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
     "Everything stage `stage` depends on: its config sections, every section upstream of it, and the data's fingerprint."
@@ -193,7 +194,7 @@ def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
             'judge': dict(dataset=cfg.get('dataset'), seed=cfg.get('seed'), judge=dict(epochs=ev.get('judge_epochs'), augment=ev.get('judge_augment'))),
             }.get(stage)
     if deps is None:
-        if stage not in ('loso', 'loro'): raise ValueError(f'stage {stage!r}: no such stage')
+        if stage not in _STAGES: raise ValueError(f'stage {stage!r}: no such stage')
         deps = dict(**{k: cfg.get(k) for k in ('dataset', 'seed', 'preprocess', 'encoder')}, baselines=ev.get('baselines'))
     deps = json.loads(json.dumps(deps, default=_json_default))
     return deps if data is None else dict(deps, data=data)
@@ -203,9 +204,8 @@ def _remedy(out, stage) -> str:
 
 def _stamp(out: Path, stage: str, inputs: dict) -> str | None:
     "'finished' or 'started' when `stage` was run before from these `inputs`, None when never; a ValueError naming what changed otherwise."
-    f = out / 'stages' / f'{stage}.json'
-    if not check_stamp(f, inputs, f'stage {stage!r} in {out}', _remedy(out, stage)): return None
-    return 'finished' if json.loads(f.read_text()).get('done') else 'started'
+    stamp = check_stamp(out / 'stages' / f'{stage}.json', inputs, f'stage {stage!r} in {out}', _remedy(out, stage))
+    return None if stamp is None else 'finished' if stamp.get('done') else 'started'
 
 def _start(out: Path, stage: str, inputs: dict):
     "Stamp a stage before it trains: an interrupted stage resumes only from the same inputs."
@@ -220,9 +220,9 @@ def _compare_config(out: Path, old: dict, cfg: dict):
     if not changed: return []
     stale = []
     for f in sorted((out / 'stages').glob('*.json')):
+        if f.stem not in _STAGES: continue
         try: made = json.loads(f.read_text())['inputs']
         except (json.JSONDecodeError, KeyError): stale.append(f'{f.stem} (an unreadable stamp)'); continue
-        if f.stem not in ('encoder', 'gan', 'vae', 'judge', 'loso', 'loro'): continue
         diff = stamp_changes({k: v for k, v in made.items() if k != 'data'}, _inputs(cfg, f.stem))
         if diff: stale.append(f'{f.stem} ({"; ".join(diff)})')
     if stale:
@@ -273,11 +273,9 @@ def _stage_data(cfg, out, cache, progress, say):
     return raw, ds, pre
 
 # %% ../nbs/10_pipeline.ipynb #770a608f
-_MONITOR = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss')
-
 def _stage_encoder(cfg, out, ds, fp, progress, say):
     from brain2image.encoders import make_encoder
-    from brain2image.training import TrainConfig, train_encoder, load_encoder
+    from brain2image.training import TrainConfig, MONITORS, train_encoder, load_encoder
     ec = dict(cfg['encoder']); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
     tc = TrainConfig(**{'split': cfg['split'], 'seed': cfg['seed'], **ec})
     inputs = _inputs(cfg, 'encoder', fp); state = _stamp(out, 'encoder', inputs)
@@ -293,12 +291,12 @@ def _stage_encoder(cfg, out, ds, fp, progress, say):
     r = train_encoder(enc, ds, tc, out=out / 'encoder', resume=state == 'started', image_embeddings=img, progress=progress)
     if not r['finished']: raise RuntimeError('encoder training did not finish')
     _done(out, 'encoder', inputs, monitor=tc.monitor, best_val=r['best_score'], best_epoch=r['best_epoch'], epochs_run=len(r['history']))
-    say(f"      best validation {_MONITOR[tc.monitor]} {r['best_score']:.3f} at epoch {r['best_epoch']} of {len(r['history'])}")
+    say(f"      best validation {MONITORS[tc.monitor]} {r['best_score']:.3f} at epoch {r['best_epoch']} of {len(r['history'])}")
     return enc
 
 def _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say) -> dict:
     "The encoder and the classical baselines on the config's split, then every fold protocol (a fresh model per fold)."
-    from brain2image.protocols import score_fold, protocol_result, evaluate_protocol
+    from brain2image.protocols import PROTOCOLS, score_fold, protocol_result, evaluate_protocol
     ev, sp = cfg['evaluation'], ds.splits[cfg['split']]
     res = score_fold(ds, cfg['split'], enc, ev['baselines'], seed=cfg['seed'])
     fold = dict(name=cfg['split'], train=sp['train'], val=sp.get('val', []), test=sp['test'])
@@ -306,7 +304,7 @@ def _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say) -> dict:
     _say_decoding(say, f"test trials of {cfg['split']}", dec['split']); _savefig(dec['split'].pooled.plot(), out / 'figures' / 'decoding_split.png')
     for kind in cfg['protocol'][1:]:
         inputs = _inputs(cfg, kind, fp); _stamp(out, kind, inputs); _start(out, kind, inputs)
-        say(f'      {kind}: {_protocol_doc(kind)}')
+        say(f'      {kind}: {PROTOCOLS[kind]}')
         dec[kind] = r = evaluate_protocol(raw, kind, preprocess=cfg['preprocess'], encoder=cfg['encoder'], baselines=ev['baselines'],
                                           seed=cfg['seed'], out=out / 'protocols' / kind, inputs=inputs, progress=progress)
         _done(out, kind, inputs, folds=len(r.folds))
@@ -318,10 +316,6 @@ def _say_decoding(say, what, r):
     say(f'      {what}: ' + ' | '.join(f'{k} {x.score.value:.2f} [{x.score.value_ci[0]:.2f}, {x.score.value_ci[1]:.2f}]' for k, x in r.pooled.results.items())
         + f' ({r.pooled.measure}, chance {ch:.2f})')
     say(f'      {r.pooled.sentence}')
-
-def _protocol_doc(kind):
-    from brain2image.protocols import PROTOCOLS
-    return PROTOCOLS[kind]
 
 # %% ../nbs/10_pipeline.ipynb #dabc3893
 def _stage_generators(cfg, out, ds, pre, enc, fp, progress, say) -> dict:
@@ -442,10 +436,13 @@ def umap_cache_file(folder: str | Path, # where embeddings are cached
                     seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
                    ) -> Path:
     "The cache file of a UMAP embedding: named by a hash of the features' content and the UMAP settings (never by length alone)."
+    return Path(folder) / f'umap_{content_key(features)}_s{seed}_n{n_neighbors}_d{min_dist}.npy'
+
+def content_key(features: np.ndarray) -> str:
+    "16 hex digits naming an array's content (float32 values and shape): the key of every embedding cache."
     import hashlib
     x = np.ascontiguousarray(features, dtype=np.float32)
-    key = hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
-    return Path(folder) / f'umap_{key}_s{seed}_n{n_neighbors}_d{min_dist}.npy'
+    return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
 
 def umap_embedding(features: np.ndarray, # [n, D]
                    cache: str | Path | None = None, # .npy file to read the embedding from / write it to (see `umap_cache_file`)

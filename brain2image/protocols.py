@@ -96,7 +96,6 @@ class ProtocolResult:
     kind: str
     folds: list                      # per fold: name, n_train, n_val, n_test, and each decoder's Score dict
     pooled: Comparison               # all folds' test trials pooled (each trial tested once)
-    per_fold: dict                   # fold name -> Comparison
     skipped: list = field(default_factory=list)
     @property
     def description(self) -> str: return PROTOCOLS[self.kind]
@@ -107,11 +106,10 @@ class ProtocolResult:
         return self.pooled.sentence + how
     def table(self) -> pd.DataFrame:
         "One row per fold: trials, and each decoder's number to read (balanced accuracy where classes are imbalanced) with its chance."
-        m, rows = self.pooled.measure, []
+        rows = []
         for f in self.folds:
             row = dict(fold=f['name'], n_train=f['n_train'], n_test=f['n_test'])
-            for k, s in f['scores'].items(): row[k] = s['bacc'] if m == 'balanced accuracy' else s['acc']
-            row['chance'] = next(iter(f['scores'].values()))['bacc_chance' if m == 'balanced accuracy' else 'chance']
+            for k, s in f['scores'].items(): row[k], row['chance'] = self._read(s)
             rows.append(row)
         t = pd.DataFrame(rows).set_index('fold')
         dec = list(self.pooled.results)
@@ -122,6 +120,10 @@ class ProtocolResult:
         t.loc['pooled'] = dict(n_train=np.nan, n_test=sum(f['n_test'] for f in self.folds), **pooled,
                                chance=next(iter(self.pooled.results.values())).score.value_chance)
         return t[['n_train', 'n_test', *dec, 'chance']]
+    def _read(self, s: dict) -> tuple[float, float]:
+        "A fold's score (dict) on the pooled measure - every fold read on the same number - and its chance."
+        bal = self.pooled.measure == 'balanced accuracy'
+        return (s['bacc'], s['bacc_chance']) if bal else (s['acc'], s['chance'])
     def to_dict(self) -> dict:
         return jsonable(dict(kind=self.kind, description=self.description, sentence=self.sentence, measure=self.pooled.measure,
                              pooled=self.pooled.to_dict(), folds=self.folds, skipped=self.skipped,
@@ -137,7 +139,7 @@ class ProtocolResult:
             s = self.pooled.results[k].score; lo, hi = s.value_ci
             ax.bar(i, s.value, color='tab:blue' if k == self.pooled.reference else 'tab:gray', alpha=0.7, width=0.6)
             ax.plot([i, i], [lo, hi], 'k-', lw=1.5)
-            v = [f['scores'][k]['bacc' if m == 'balanced accuracy' else 'acc'] for f in self.folds]
+            v = [self._read(f['scores'][k])[0] for f in self.folds]
             ax.plot(i + np.linspace(-0.18, 0.18, len(v)), v, 'o', color='k', ms=3, alpha=0.6)
         ch = next(iter(self.pooled.results.values())).score.value_chance
         ax.axhline(ch, color='k', ls='--', lw=1); ax.set_xticks(range(len(dec)), dec); ax.set_ylim(0, 1)
@@ -157,13 +159,10 @@ def _pool(per_fold_results: list[dict], n_classes, seed, n_permutations) -> dict
 def protocol_result(kind: str, folds: list[dict], per_fold_results: list[dict], skipped=(), *, seed: int = 0, n_permutations: int = 1000) -> ProtocolResult:
     "Assemble a `ProtocolResult` from each fold's {decoder: DecoderResult} (all folds with the same decoders)."
     K = next(iter(per_fold_results[0].values())).proba.shape[1]
-    rows, per = [], {}
-    for f, res in zip(folds, per_fold_results):
-        rows.append(dict(name=f['name'], n_train=len(f['train']), n_val=len(f['val']), n_test=len(f['test']),
-                         scores={k: r.score.to_dict() for k, r in res.items()}))
-        per[f['name']] = compare_decoders(res, 'encoder' if 'encoder' in res else next(iter(res)), seed=seed)
+    rows = [dict(name=f['name'], n_train=len(f['train']), n_val=len(f['val']), n_test=len(f['test']),
+                 scores={k: r.score.to_dict() for k, r in res.items()}) for f, res in zip(folds, per_fold_results)]
     pooled = _pool(per_fold_results, K, seed, n_permutations)
-    return ProtocolResult(kind, rows, compare_decoders(pooled, 'encoder' if 'encoder' in pooled else next(iter(pooled)), seed=seed), per, list(skipped))
+    return ProtocolResult(kind, rows, compare_decoders(pooled, 'encoder' if 'encoder' in pooled else next(iter(pooled)), seed=seed), list(skipped))
 
 # %% ../nbs/09b_protocols.ipynb #abab82d0
 def _slug(name: str) -> str: return re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')

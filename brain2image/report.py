@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from .core import atomic_path, DataFormatError
 from .data import EEGImageDataset
+from .stats import Score, Difference
 
 # %% auto #0
 __all__ = ['plot_stimuli', 'plot_class_evoked', 'plot_similarity', 'plot_training', 'html_table', 'write_report']
@@ -120,7 +121,7 @@ def _sec_summary(m: dict) -> str:
     if note: out.append(f'<div class="verdict warn"><b>Imbalanced classes</b>: {_esc(note)}</div>')
     for kind, r in (m.get('decoding') or {}).items():
         enc = ((r.get('pooled') or {}).get('results') or {}).get('encoder', {}).get('score', {})
-        ok = enc.get('measure') and _significant(enc)
+        ok = bool(enc) and Score.from_dict(enc).significant()
         out.append(f'<div class="verdict {"ok" if ok else "bad"}"><b>Decoding ({_esc(_PROTOCOL_TITLE.get(kind, kind))})</b>: {_esc(r.get("sentence", ""))}</div>')
     for name, g in (m.get('generation') or {}).items():
         ok = g.get('eeg_driven')
@@ -145,23 +146,15 @@ def _sec_data(m: dict, d: Path) -> str:
 
 _PROTOCOL_TITLE = dict(split='the config\'s split', loso='leave one subject out', loro='leave one run out')
 
-def _significant(s: dict) -> bool:
-    "`Score.significant` on a Score's dict (as metrics.json holds it)."
-    from brain2image.stats import Score
-    return Score.from_dict(s).significant()
-
-def _score_text(s: dict) -> str:
-    from brain2image.stats import Score
-    return str(Score.from_dict(s))
-
 def _sec_training(m: dict, d: Path) -> str:
     e = m.get('encoder') or {}
     s = ''
     if e.get('best_val') is not None:
-        mon = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss').get(e.get('monitor'), e.get('monitor'))
+        from brain2image.training import MONITORS
+        mon = MONITORS.get(e.get('monitor'), e.get('monitor'))
         s += (f'<p>Encoder: best validation {_esc(mon)} <b>{_fmt(e.get("best_val"))}</b> at epoch {e.get("best_epoch")} of '
               f'{e.get("epochs_run")} run (the epoch is picked on validation trials, never on test trials).</p>')
-    if e.get('test'): s += f'<p>On the test trials: <b>{_esc(_score_text(e["test"]))}</b>. Every generation result below is read against this number.</p>'
+    if e.get('test'): s += f'<p>On the test trials: <b>{_esc(Score.from_dict(e["test"]))}</b>. Every generation result below is read against this number.</p>'
     s += _img(d / 'figures' / 'training.png', 'training curves')
     return s
 
@@ -177,17 +170,15 @@ def _sec_decoding(m: dict, d: Path) -> str:
     for kind, r in dec.items():
         pooled = r.get('pooled') or {}
         s += f'<h3>{_esc(_PROTOCOL_TITLE.get(kind, kind))}</h3><p class="small">{_esc(r.get("description", ""))}</p>'
-        s += f'<div class="verdict {"ok" if _significant(pooled["results"]["encoder"]["score"]) else "bad"}">{_esc(r.get("sentence", ""))}</div>' if 'encoder' in pooled.get('results', {}) else ''
+        if 'encoder' in pooled.get('results', {}):
+            s += f'<div class="verdict {"ok" if Score.from_dict(pooled["results"]["encoder"]["score"]).significant() else "bad"}">{_esc(r.get("sentence", ""))}</div>'
         rows = []
         for name, res in (pooled.get('results') or {}).items():
-            sc, diff = res['score'], (pooled.get('differences') or {}).get(name)
-            meas = sc.get('measure', 'accuracy'); bal = meas == 'balanced accuracy'
-            rows.append({'decoder': name, meas: sc['bacc'] if bal else sc['acc'],
-                         '95% CI': f"[{_fmt(sc['bacc_ci_low'] if bal else sc['ci_low'])}, {_fmt(sc['bacc_ci_high'] if bal else sc['ci_high'])}]",
-                         'chance': sc['bacc_chance'] if bal else sc['chance'], 'p': sc['bacc_p_value'] if bal else sc['p_value'],
-                         'accuracy (majority)': f"{_fmt(sc['acc'])} ({_fmt(sc['chance'])})", 'AUC': sc.get('auc'), 'n': sc['n'],
-                         f'{pooled.get("reference", "encoder")} minus this': '' if diff is None else
-                         f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}], p = {diff['p_value']:.3f}",
+            sc, diff = Score.from_dict(res['score']), (pooled.get('differences') or {}).get(name)
+            lo, hi = sc.value_ci
+            rows.append({'decoder': name, sc.measure: sc.value, '95% CI': f'[{_fmt(lo)}, {_fmt(hi)}]', 'chance': sc.value_chance, 'p': sc.value_p,
+                         'accuracy (majority)': f'{_fmt(sc.acc)} ({_fmt(sc.chance)})', 'AUC': sc.auc, 'n': sc.n,
+                         f'{pooled.get("reference", "encoder")} minus this': '' if diff is None else str(Difference(**diff)),
                          'what': res.get('note', '')})
         s += html_table(rows) + _img(d / 'figures' / f'decoding_{kind}.png', f'decoding {kind}', 520)
         if kind != 'split' and r.get('table'):

@@ -59,6 +59,11 @@ def balanced_accuracy(y_true, y_pred) -> float:
     return float(((y == p) * balanced_weights(y)).sum())
 
 # %% ../nbs/00a_stats.ipynb #ea082d3e
+def _interval(b, level):
+    "The central `level` percentile interval of bootstrap draws `b`."
+    a = (1 - level) / 2
+    return float(np.quantile(b, a)), float(np.quantile(b, 1 - a))
+
 def bootstrap_ci(values, # per-trial values, e.g. 0/1 correctness [n]
                  n_boot: int = 2000, # bootstrap resamples
                  level: float = 0.95, # coverage of the interval
@@ -70,14 +75,12 @@ def bootstrap_ci(values, # per-trial values, e.g. 0/1 correctness [n]
     if v.ndim != 1 or len(v) == 0: raise ValueError(f'values: expected a non-empty 1-d array, got shape {v.shape}')
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    b = stat(v[idx], axis=-1)
-    a = (1 - level) / 2
-    return float(np.quantile(b, a)), float(np.quantile(b, 1 - a))
+    return _interval(stat(v[idx], axis=-1), level)
 
 def _perm_nulls(y, p, n_permutations, seed, chunk=250):
     "Accuracy and balanced accuracy of `p` against `n_permutations` permutations of `y` (class counts are kept, so the weights are too)."
     rng, wl = np.random.default_rng(seed), np.zeros(y.max() + 1)
-    u, cnt = np.unique(y, return_counts=True); wl[u] = 1.0 / (len(u) * cnt)
+    wl[y] = balanced_weights(y)                        # weight of a trial by its label; permuting labels keeps the class counts
     acc, bacc = [], []
     for s in range(0, n_permutations, chunk):
         yp = y[np.argsort(rng.random((min(chunk, n_permutations - s), len(y))), axis=1)]
@@ -121,7 +124,7 @@ class Score:
     auc: float | None = None            # ROC AUC (two classes; macro one-vs-rest for more), chance 0.5
     auc_ci_low: float | None = None
     auc_ci_high: float | None = None
-    imbalanced: bool = False            # class counts differ by 1.5x or more: read the balanced accuracy
+    imbalanced: bool = False            # `is_imbalanced` on the test labels: read the balanced accuracy
     class_counts: list | None = None    # test trials per class
     @property
     def measure(self) -> str:
@@ -150,15 +153,12 @@ class Score:
                     f'{pf(self.bacc_p_value)}, n = {self.n}); accuracy {self.acc:.2f} (majority {self.chance:.2f}){auc}')
         return f'{self.acc:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}] (chance {self.chance:.2f}, {pf(self.p_value)}, n = {self.n}){auc}'
 
-def _bootstrap_bacc(y, hit, n_boot, level, seed):
-    "Percentile interval of balanced accuracy from a bootstrap stratified by class (each class's recall resampled within the class)."
-    rng, b = np.random.default_rng(seed + 1), np.zeros(n_boot)
-    classes = np.unique(y)
-    for k in classes:
-        h = hit[y == k]
-        b += h[rng.integers(0, len(h), size=(n_boot, len(h)))].mean(1) / len(classes)
-    a = (1 - level) / 2
-    return float(np.quantile(b, a)), float(np.quantile(b, 1 - a))
+def _class_boot(v, y, n_boot, rng):
+    "Bootstrap draws [n_boot] of the class-balanced mean of `v`, resampling within each class of `y` (None: one class)."
+    strata = [np.arange(len(v))] if y is None else [np.flatnonzero(y == k) for k in np.unique(y)]
+    b = np.zeros(n_boot)
+    for s in strata: b += v[s][rng.integers(0, len(s), size=(n_boot, len(s)))].mean(1) / len(strata)
+    return b
 
 def _auc_binary(y01, s):
     "ROC AUC by the Mann-Whitney rank sum (ties get mid-ranks)."
@@ -178,8 +178,7 @@ def _auc(y, proba, K, n_boot, level, seed):
         for _ in range(n_boot // 2):
             i = rng.integers(0, len(y), len(y))
             if 0 < y01[i].sum() < len(i): b.append(_auc_binary(y01[i], s[i]))
-        a = (1 - level) / 2
-        return _auc_binary(y01, s), float(np.quantile(b, a)), float(np.quantile(b, 1 - a))
+        return (_auc_binary(y01, s), *_interval(b, level))
     return float(np.mean([_auc_binary((y == k).astype(int), pr[:, k]) for k in present])), None, None
 
 def score(y_true, # true labels [n]
@@ -195,7 +194,7 @@ def score(y_true, # true labels [n]
     hit = (y == p).astype(np.float64)
     lo, hi = bootstrap_ci(hit, n_boot, level, seed)
     null_acc, null_bacc = _perm_nulls(y, p, n_permutations, seed)
-    bacc = balanced_accuracy(y, p); blo, bhi = _bootstrap_bacc(y, hit, n_boot, level, seed)
+    bacc = balanced_accuracy(y, p); blo, bhi = _interval(_class_boot(hit, y, n_boot, np.random.default_rng(seed + 1)), level)
     auc, alo, ahi = (None, None, None) if proba is None else _auc(y, proba, K, n_boot, level, seed)
     return Score(float(hit.mean()), chance_level(y, K), lo, hi, _p(null_acc, hit.mean()), len(y),
                  bacc, balanced_chance(y), blo, bhi, _p(null_bacc, bacc), auc, alo, ahi,
@@ -232,19 +231,15 @@ def paired_difference(a, # per-trial values of the first condition [n]
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 1: raise ValueError(f'b: expected the same 1-d shape as a {a.shape}, got {b.shape}')
     d = a - b
-    if balance_by is None: w, strata = np.full(len(d), 1.0 / len(d)), [np.arange(len(d))]
+    if balance_by is None: w, y = np.full(len(d), 1.0 / len(d)), None
     else:
         y = _labels(balance_by, 'balance_by')
         if y.shape != d.shape: raise ValueError(f'balance_by: expected one class per trial ({len(d)}), got {len(y)}')
-        w, strata = balanced_weights(y), [np.flatnonzero(y == k) for k in np.unique(y)]
+        w = balanced_weights(y)
     obs = float((w * d).sum())
-    rng, boot = np.random.default_rng(seed), np.zeros(n_boot)
-    for s in strata:                 # resample within each class: its weight in the mean stays fixed
-        boot += d[s][rng.integers(0, len(s), size=(n_boot, len(s)))].mean(1) * w[s].sum()
-    q = (1 - level) / 2
+    lo, hi = _interval(_class_boot(d, y, n_boot, np.random.default_rng(seed)), level)   # within each class: its weight stays fixed
     null = ((w * d) * np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_permutations, len(d)))).sum(1)
-    return Difference(obs, float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q)),
-                      float((1 + (null >= obs - 1e-12).sum()) / (1 + n_permutations)), len(d))
+    return Difference(obs, lo, hi, _p(null, obs), len(d))
 
 # %% ../nbs/00a_stats.ipynb #0b1adb22
 def jsonable(o):

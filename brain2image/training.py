@@ -17,11 +17,11 @@ from .data import EEGImageDataset
 from .encoders import EEGEncoder, make_encoder
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective', 'ClipObjective',
-           'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor', 'train_image_encoder',
-           'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order', 'balanced_sampling_weights',
-           'check_encoder_data', 'encode', 'train_encoder', 'save_checkpoint', 'load_checkpoint', 'save_encoder',
-           'load_encoder', 'init_distributed', 'main']
+__all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'MONITORS', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective',
+           'ClipObjective', 'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor',
+           'train_image_encoder', 'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order',
+           'balanced_sampling_weights', 'check_encoder_data', 'encode', 'train_encoder', 'save_checkpoint',
+           'load_checkpoint', 'save_encoder', 'load_encoder', 'init_distributed', 'main']
 
 # %% ../nbs/05_encoder_training.ipynb #cdf68ebf
 class CrossEntropyObjective(nn.Module):
@@ -179,8 +179,10 @@ class TrainConfig:
 PAPER_RECIPE = TrainConfig(objective='ce', epochs=200, batch_size=16, lr=1e-3, weight_decay=0.0, optimizer='adam',
                            scheduler='none', warmup_epochs=0, patience=0, grad_clip=None)
 
+MONITORS = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss')   # TrainConfig.monitor -> what it is, in words
+
 _CHOICES = dict(objective=('ce', 'triplet', 'supcon', 'clip'), optimizer=('adam', 'adamw'), scheduler=('cosine', 'none'),
-                monitor=('val_bacc', 'val_acc', 'val_loss'), balance=('auto', 'weight', 'none'))
+                monitor=tuple(MONITORS), balance=('auto', 'weight', 'none'))
 
 def check_train_config(cfg: TrainConfig) -> TrainConfig:
     "Raise a ValueError naming the field when a choice of `cfg` is not one of its options (a typo must not pick another behaviour)."

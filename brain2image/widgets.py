@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_widgets.ipynb #7484bf56
 from __future__ import annotations
-import hashlib, html, io
+import html, io
 from collections import OrderedDict
 from pathlib import Path
 import numpy as np
@@ -164,10 +164,6 @@ def _image(size: int | None = None, **kw) -> W.Image:
 # %% ../nbs/11_widgets.ipynb #9f3389a0
 _UMAP_MEMO: OrderedDict = OrderedDict()
 
-def _hash(x: np.ndarray) -> str:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
-
 def _palette(n: int) -> list[str]:
     "n distinguishable colours (plotly's qualitative sets; sampled from Turbo beyond 24)."
     import plotly.colors as pc
@@ -225,11 +221,11 @@ class LatentExplorer:
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
         "The 2-d embedding of x: from memory, the cache folder, or computed once."
-        key = (_hash(x), self.reducer or 'umap', tuple(self.umap_args.items()))
+        from brain2image import pipeline
+        key = (pipeline.content_key(x), self.reducer or 'umap', tuple(self.umap_args.items()))
         if key in _UMAP_MEMO: _UMAP_MEMO.move_to_end(key); return _UMAP_MEMO[key]
         if self.reducer is not None: e = np.asarray(self.reducer(x), np.float32); self.n_computed += 1
         else:
-            from brain2image import pipeline
             a = self.umap_args
             f = None if self.cache_dir is None else pipeline.umap_cache_file(self.cache_dir, x, **a)   # keyed by content, as the pipeline's
             if f is None or not f.exists(): self.n_computed += 1
