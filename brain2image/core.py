@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #aa445316
 from __future__ import annotations
-import os, random, logging, tempfile, contextlib
+import os, sys, random, logging, tempfile, contextlib
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['project_root', 'data_dir', 'shared_data_dir', 'seed_everything', 'get_device', 'get_logger', 'DataFormatError',
-           'atomic_path', 'stamp_changes', 'check_stamp', 'write_stamp']
+__all__ = ['project_root', 'data_dir', 'shared_data_dir', 'seed_everything', 'seeded', 'get_device', 'get_logger',
+           'log_to_console', 'DataFormatError', 'atomic_path', 'stamp_changes', 'check_stamp', 'write_stamp']
 
 # %% ../nbs/00_core.ipynb #b847e928
 _PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd().resolve().parent / 'brain2image'
@@ -54,6 +54,16 @@ def seed_everything(seed: int = 0, # seed for Python, NumPy and torch
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return np.random.default_rng(seed)
 
+# %% ../nbs/00_core.ipynb #752066e9
+@contextlib.contextmanager
+def seeded(seed: int = 0, # seed for Python, NumPy and torch inside the block
+          ):
+    "Seed every global RNG as `seed_everything(seed)` does for the block (yields its `Generator`); restore the caller's RNG states after it."
+    py, npy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):   # CPU and every CUDA device
+        try: yield seed_everything(seed)
+        finally: random.setstate(py); np.random.set_state(npy)
+
 # %% ../nbs/00_core.ipynb #81b08daa
 def get_device(device: str | torch.device | None = None, # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or None (= $BRAIN2IMAGE_DEVICE or 'auto')
               ) -> torch.device:
@@ -72,19 +82,34 @@ def get_device(device: str | torch.device | None = None, # 'auto', 'cpu', 'cuda'
     return dev
 
 # %% ../nbs/00_core.ipynb #70756a11
-def get_logger(name: str = 'brain2image', # logger name; children of 'brain2image' share its handler
+_pkg_log = logging.getLogger('brain2image')
+if not any(isinstance(h, logging.NullHandler) for h in _pkg_log.handlers): _pkg_log.addHandler(logging.NullHandler())
+
+def get_logger(name: str = 'brain2image', # logger name; children of 'brain2image' share its handlers
                level: int | str | None = None, # set the level (e.g. 'INFO', 'DEBUG')
               ) -> logging.Logger:
-    "The package logger, with one stream handler attached on first use."
-    root = logging.getLogger('brain2image')
-    if not root.handlers:
-        h = logging.StreamHandler()
-        h.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s: %(message)s', '%H:%M:%S'))
-        root.addHandler(h)
-        root.setLevel(os.environ.get('BRAIN2IMAGE_LOGLEVEL', 'WARNING'))
+    "A logger under the package logger `brain2image` (which has only a `NullHandler`: see `log_to_console`)."
     log = logging.getLogger(name if name.startswith('brain2image') else f'brain2image.{name}')
     if level is not None: log.setLevel(level)
     return log
+
+# %% ../nbs/00_core.ipynb #09249778
+class _Console(logging.StreamHandler):
+    "Writes to whatever `sys.stderr` is when a record comes (pytest, Jupyter and redirections swap it)."
+    _brain2image_console = True
+    def __init__(self):
+        super().__init__(); self.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s: %(message)s', '%H:%M:%S'))
+    @property
+    def stream(self): return sys.stderr
+    @stream.setter
+    def stream(self, value): pass
+
+def log_to_console(level: int | str | None = None, # the package logger's level; None: $BRAIN2IMAGE_LOGLEVEL, else 'WARNING'
+                  ) -> logging.Logger:
+    "For entry points (the CLI): print the package's log records on stderr (one handler, however often called); returns the package logger."
+    if not any(getattr(h, '_brain2image_console', False) for h in _pkg_log.handlers): _pkg_log.addHandler(_Console())
+    _pkg_log.setLevel(level if level is not None else os.environ.get('BRAIN2IMAGE_LOGLEVEL', 'WARNING'))
+    return _pkg_log
 
 # %% ../nbs/00_core.ipynb #5acb44e1
 class DataFormatError(ValueError):
