@@ -12,7 +12,7 @@ import torch
 from .core import DataFormatError, atomic_path, get_logger
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'EEGImageDataset', 'split_by', 'leave_one_subject_out', 'load_dataset']
+__all__ = ['FORMAT_VERSION', 'EEGImageDataset', 'subset_splits', 'split_by', 'leave_one_subject_out', 'load_dataset']
 
 # %% ../nbs/01_data.ipynb #62a54603
 _PER_TRIAL = ('labels', 'image_index', 'subject', 'run', 'block', 'onset')
@@ -123,8 +123,11 @@ class EEGImageDataset(torch.utils.data.Dataset):
                 f'{len(np.unique(self.run))} run(s), splits={list(self.splits)}, source={self.source!r})')
 
 # %% ../nbs/01_data.ipynb #648db452
-def _sub_splits(splits, idx, n):
-    "Re-index `splits` onto the trials `idx` of a dataset of `n` trials; parts lose trials outside `idx`."
+def subset_splits(splits: dict, # {split name: {part: trial indices}} of a dataset of `n` trials
+                  idx, # the trials kept, in their new order (an index array)
+                  n: int, # trials in the dataset the splits index
+                 ) -> dict:
+    "The splits re-indexed onto the trials `idx` (as `subset` does): parts lose the trials outside `idx`; a split left empty is dropped."
     new_pos = np.full(n, -1, np.int64); new_pos[idx] = np.arange(len(idx))
     out = {}
     for name, sp in splits.items():
@@ -152,7 +155,7 @@ def _subset(self: EEGImageDataset, idx) -> EEGImageDataset:
     return EEGImageDataset(eeg, self.labels[idx], self.class_names, sfreq=self.sfreq, ch_names=self.ch_names, tmin=self.tmin,
                            images=self.images, image_index=self.image_index[idx], image_labels=self.image_labels,
                            subject=self.subject[idx], run=self.run[idx], block=self.block[idx], onset=self.onset[idx],
-                           splits=_sub_splits(self.splits, idx, n), meta=self.meta, source=self.source, check_finite=False)
+                           splits=subset_splits(self.splits, idx, n), meta=self.meta, source=self.source, check_finite=False)
 
 EEGImageDataset.__getitem__ = _getitem
 EEGImageDataset.subset = _subset

@@ -45,10 +45,11 @@ def _cosine_matrix(C):
 def class_means(features, # [n, D]
                 labels, # [n] int class of each row
                 n_classes: int | None = None, # K (default: labels.max() + 1)
+                normalize: bool = True, # average the unit-normalised rows (False: the features as given)
                ) -> np.ndarray:
-    "Class means [K, D] of the unit-normalised features."
+    "Class means [K, D] of the unit-normalised features (of the features as given with `normalize=False`)."
     z, y, K = _check_inputs(features, labels, n_classes)
-    S, n = _class_sums(z, y, K)
+    S, n = _class_sums(z if normalize else np.asarray(features, dtype=np.float64), y, K)
     return S / n[:, None]
 
 def class_similarity(features, # [n, D]

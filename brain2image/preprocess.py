@@ -8,10 +8,10 @@ import copy, logging, math, warnings
 from collections.abc import Sequence
 import numpy as np
 from .core import DataFormatError, get_logger
-from .data import EEGImageDataset, _sub_splits
+from .data import EEGImageDataset, subset_splits
 
 # %% auto #0
-__all__ = ['Preprocessor']
+__all__ = ['Preprocessor', 'operator']
 
 # %% ../nbs/03_preprocess.ipynb #7ad48c06
 _log = get_logger('preprocess')
@@ -46,7 +46,7 @@ class Preprocessor:
                  standardize: str | None = None, # None, 'channel' (per-channel mean/std over the training trials and time) or 'trial' (each trial z-scored per channel)
                  reject_ptp: float | None = None, # drop trials whose peak-to-peak amplitude exceeds this on any channel, in microvolts
                  n_jobs: int = 1, # passed to MNE's filter and resampling functions
-                 verbose: bool = False, # MNE's filter descriptions, and our reports at WARNING (visible) rather than INFO level
+                 verbose: bool = False, # MNE's filter descriptions, and our reports at WARNING (shown by `core.log_to_console()`, as the CLI does) rather than INFO level
                 ):
         self.l_freq, self.h_freq = _num(l_freq, 'l_freq'), _num(h_freq, 'h_freq')
         if self.l_freq and self.h_freq and self.l_freq >= self.h_freq:
@@ -144,8 +144,12 @@ def _mne(step, notes, f, *args, **kw):
     notes += [f'{step}: {w.message}' for w in caught]
     return out
 
-def _operator(self: Preprocessor, sfreq: float, n_times: int, tmin: float) -> dict:
-    "The time-domain steps for data of this layout: `M` [n_times, n_out] (None when there is nothing to filter), `keep`, output `sfreq`/`tmin`/`n_times`, `notes`."
+def operator(self: Preprocessor,
+             sfreq: float, # sampling rate of the data, Hz
+             n_times: int, # samples per trial
+             tmin: float, # time of the first sample, s
+            ) -> dict:
+    "The time-domain steps for data of this layout as one matrix: `M` [n_times, n_out] (None when there is nothing to filter), `keep`, output `sfreq`/`tmin`/`n_times`, `notes`; a ValueError naming the parameter that does not fit the data."
     key = (float(sfreq), int(n_times), round(float(tmin), 9))
     if key in self._ops: return self._ops[key]
     import mne
@@ -173,7 +177,8 @@ def _operator(self: Preprocessor, sfreq: float, n_times: int, tmin: float) -> di
     self._ops[key] = op
     return op
 
-Preprocessor._operator = _operator
+Preprocessor.operator = operator
+Preprocessor._operator = operator          # the old name, until 09_confounds reads `operator`
 
 # %% ../nbs/03_preprocess.ipynb #5dec8431
 def _linear(self: Preprocessor, x, op) -> np.ndarray:
@@ -248,7 +253,7 @@ def _fit(self: Preprocessor, ds: EEGImageDataset, # the data to fit on
     from sklearn.preprocessing import StandardScaler
     idx = self._train_index(ds, train)
     self._check_unit(ds)
-    op = self._operator(ds.sfreq, ds.n_times, ds.tmin)
+    op = self.operator(ds.sfreq, ds.n_times, ds.tmin)
     if self.standardize != 'channel': self._record_fit(ds, len(idx)); return self
     scaler, used = StandardScaler(), 0
     for rows in self._chunks(len(idx), ds.n_chans, ds.n_times, progress, 'fit', rows=idx):
@@ -343,7 +348,7 @@ def _run(self: Preprocessor, ds: EEGImageDataset, progress: bool = True, fit_idx
         if self.fitted_ is not None: self.check_compatible(ds)
         elif self.standardize == 'channel': raise ValueError("standardize='channel': this Preprocessor is not fitted; call fit (or fit_transform) first")
     self._check_unit(ds)
-    op = self._operator(ds.sfreq, ds.n_times, ds.tmin)
+    op = self.operator(ds.sfreq, ds.n_times, ds.tmin)
     n, C = len(ds), ds.n_chans
     out, keep, pos = np.empty((n, C, op['n_times']), np.float32), np.ones(n, bool), 0
     dropped, bads = [], []
@@ -383,7 +388,7 @@ def _output(self: Preprocessor, ds, out, kept, op, report) -> EEGImageDataset:
     meta = copy.deepcopy(ds.meta)
     meta['preprocessing'] = list(meta.get('preprocessing', [])) + [entry]
     meta['unit'] = entry['output']['unit']
-    splits = ds.splits if len(kept) == len(ds) else _sub_splits(ds.splits, kept, len(ds))
+    splits = ds.splits if len(kept) == len(ds) else subset_splits(ds.splits, kept, len(ds))
     return EEGImageDataset(out, ds.labels[kept], ds.class_names, sfreq=op['sfreq'], ch_names=ds.ch_names, tmin=op['tmin'],
                            images=ds.images, image_index=ds.image_index[kept], image_labels=ds.image_labels, subject=ds.subject[kept],
                            run=ds.run[kept], block=ds.block[kept], onset=ds.onset[kept], splits=splits, meta=meta, source=ds.source,
@@ -426,7 +431,7 @@ def _transform_array(self: Preprocessor, x, # raw trials [n, C, T] or one trial 
         tmin = 0.0
     single = x.ndim == 2
     x = x[None] if single else x
-    op = self._operator(float(sfreq), x.shape[-1], float(tmin))
+    op = self.operator(float(sfreq), x.shape[-1], float(tmin))
     out = np.empty(x.shape[:2] + (op['n_times'],), np.float32)
     for rows in self._chunks(len(x), x.shape[1], x.shape[2], progress, 'transform'):
         out[rows] = self._standardize_(self._linear(x[rows], op))

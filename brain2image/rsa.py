@@ -9,23 +9,14 @@ from dataclasses import dataclass, asdict
 import numpy as np
 import scipy.stats
 from scipy.spatial.distance import pdist, squareform
-from .geometry import _check_inputs, _class_sums, class_means
+from .geometry import class_means
 
 # %% auto #0
-__all__ = ['METRICS', 'MIN_CLASSES', 'rdm', 'rdm_from_similarity', 'RSAResult', 'rsa', 'holm', 'compare_rdms',
-           'hierarchical_order', 'plot_rdms', 'window_features']
+__all__ = ['METRICS', 'MIN_CLASSES', 'rdm', 'rdm_from_similarity', 'RSAResult', 'rsa', 'check_rdms', 'holm', 'compare_rdms',
+           'hierarchical_order', 'rdm_percentiles', 'plot_rdms', 'window_features']
 
 # %% ../nbs/08a_rsa.ipynb #ccd72a6d
 METRICS = ('correlation', 'cosine', 'euclidean')
-
-def _class_means(features, labels, n_classes=None, normalize=False):
-    "Validated class means [K, D] (raw, or of unit-normalised rows)."
-    if normalize: return class_means(features, labels, n_classes)
-    _check_inputs(features, labels, n_classes)                  # shapes, labels, empty classes, NaN: the geometry errors
-    f = np.asarray(features, dtype=np.float64); y = np.asarray(labels).astype(np.int64)
-    K = int(y.max()) + 1 if n_classes is None else int(n_classes)
-    S, n = _class_sums(f, y, K)
-    return S / n[:, None]
 
 def rdm(features, # [n, D] one feature vector per trial / image (class means themselves with labels = arange(K))
         labels, # [n] int class of each row
@@ -35,7 +26,7 @@ def rdm(features, # [n, D] one feature vector per trial / image (class means the
        ) -> np.ndarray:
     "Class-mean representational dissimilarity matrix [K, K]: symmetric, zero diagonal."
     if metric not in METRICS: raise ValueError(f'metric={metric!r}: expected one of {list(METRICS)}')
-    C = _class_means(features, labels, n_classes, normalize)
+    C = class_means(features, labels, n_classes, normalize)     # validated: shapes, labels, empty classes, NaN (the geometry errors)
     if C.shape[1] < 2 and metric == 'correlation':
         raise ValueError(f"features: a correlation distance needs at least 2 feature dimensions, got {C.shape[1]}")
     if metric != 'euclidean':
@@ -135,14 +126,18 @@ def rsa(rdm_a, # [K, K] dissimilarity matrix (only the upper triangle is used)
     return RSAResult(obs, float(p), len(perms), len(a), method, exact)
 
 # %% ../nbs/08a_rsa.ipynb #92a3ef06
-def _check_rdms(rdms, name='rdms'):
-    "A dict of validated RDMs sharing one K."
+def check_rdms(rdms: dict, # {name: [K, K] RDM}
+               name: str = 'rdms', # named in the errors
+              ) -> dict:
+    "The RDMs as float arrays, each checked (square, finite, symmetric) and all of one K; a ValueError naming the bad one otherwise."
     if not isinstance(rdms, dict) or len(rdms) == 0: raise ValueError(f'{name}: expected a non-empty dict {{name: [K, K] RDM}}, got {type(rdms).__name__}')
     out = {k: _check_rdm(v, f'{name}[{k!r}]', 1) for k, v in rdms.items()}
     k0, m0 = next(iter(out.items()))
     for k, m in out.items():
         if m.shape != m0.shape: raise ValueError(f'{name}[{k!r}]: expected the shape of {name}[{k0!r}] {m0.shape} (same classes), got {m.shape}')
     return out
+
+_check_rdms = check_rdms          # the old name, until 11_widgets reads check_rdms
 
 def holm(p_values, # p-values of a family of tests [m]
         ) -> np.ndarray:
@@ -162,7 +157,7 @@ def compare_rdms(rdms: dict, # {name: [K, K] RDM}, all over the same classes in 
                 ):
     "Pairwise RSA table (pandas DataFrame): one row per pair with a, b, rho, p, p_holm, n_pairs, significant."
     import pandas as pd
-    rdms = _check_rdms(rdms)
+    rdms = check_rdms(rdms)
     if to is not None and to not in rdms: raise ValueError(f'to={to!r}: expected one of {list(rdms)}')
     pairs = [(to, k) for k in rdms if k != to] if to is not None else list(itertools.combinations(rdms, 2))
     rows = []
@@ -186,14 +181,17 @@ def hierarchical_order(rdm, # [K, K] dissimilarity matrix
     return leaves_list(linkage(squareform(D, checks=False), method='average', optimal_ordering=True)).astype(np.int64)
 
 # %% ../nbs/08a_rsa.ipynb #c58c5834
-def _panel_values(M, rank):
-    "Values to draw: percentile ranks (0-100) of the off-diagonal dissimilarities, or the raw matrix."
-    if not rank: return M
+def rdm_percentiles(rdm, # [K, K] dissimilarity matrix
+                   ) -> np.ndarray:
+    "Percentile ranks (0-100) of the off-diagonal dissimilarities [K, K] (what RSA compares), NaN on the diagonal."
+    M = _check_rdm(rdm, 'rdm', 1)
     K = len(M); iu = np.triu_indices(K, 1)
     P = np.zeros_like(M)
     P[iu] = 100 * (scipy.stats.rankdata(M[iu]) - 1) / max(len(iu[0]) - 1, 1)
     P = P + P.T; np.fill_diagonal(P, np.nan)
     return P
+
+def _panel_values(M, rank): return rdm_percentiles(M) if rank else M   # the old name, until 11_widgets reads rdm_percentiles
 
 def plot_rdms(rdms: dict, # {title: [K, K] RDM}, all over the same classes
               class_names=None, # K tick labels (default: class indices; no ticks above 40 classes)
@@ -206,7 +204,7 @@ def plot_rdms(rdms: dict, # {title: [K, K] RDM}, all over the same classes
              ):
     "Side-by-side RDM heatmaps in one shared class order, optionally titled with RSA against a reference; returns the figure."
     import matplotlib.pyplot as plt
-    rdms = _check_rdms(rdms)
+    rdms = check_rdms(rdms)
     K = len(next(iter(rdms.values())))
     if class_names is None: class_names = [str(k) for k in range(K)]
     class_names = list(class_names)
@@ -224,7 +222,8 @@ def plot_rdms(rdms: dict, # {title: [K, K] RDM}, all over the same classes
     fig, axes = plt.subplots(1, len(rdms), figsize=(size * len(rdms) + 1.0, size + 0.4), squeeze=False, layout='constrained')
     names = [class_names[i] for i in order]
     for ax, (title, M) in zip(axes[0], rdms.items()):
-        im = ax.imshow(_panel_values(M[np.ix_(order, order)], rank), cmap=cmap, vmin=0 if rank else None, vmax=100 if rank else None)
+        shown = M[np.ix_(order, order)]
+        im = ax.imshow(rdm_percentiles(shown) if rank else shown, cmap=cmap, vmin=0 if rank else None, vmax=100 if rank else None)
         if rsa_to is not None:
             if title == rsa_to: title = f'{title}\n(reference)'
             else:

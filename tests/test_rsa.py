@@ -43,16 +43,21 @@ def test_mantel_null_is_calibrated():
     assert np.mean(np.array(mantel) < 0.05) < 0.10
     assert np.mean(np.array(naive) < 0.05) > np.mean(np.array(mantel) < 0.05)
 
-def test_vectorised_null_equals_spearmanr_loop(A):
-    "The fast null (Pearson of re-paired ranks) is what spearmanr gives on each relabelled matrix."
-    from brain2image.rsa import _null_spearman, _relabellings
-    B = random_rdm(10, np.random.default_rng(4)); B[0, 1] = B[1, 0] = B[2, 3]   # a tie
-    iu = np.triu_indices(10, 1)
-    perms, exact = _relabellings(10, 50, 0)
-    assert not exact and perms.shape == (50, 10)
-    fast = _null_spearman(A[iu], B, iu, perms)
-    slow = [scipy.stats.spearmanr(A[iu], B[np.ix_(p, p)][iu]).statistic for p in perms]
-    assert np.allclose(fast, slow)
+@pytest.mark.parametrize('K', [5, 6])
+def test_vectorised_null_equals_spearmanr_loop(K):
+    """The fast null (Pearson of re-paired ranks) counts what spearmanr gives on each relabelled matrix: with K! <= n_permutations
+    every relabelling is used, so the exact p-values must equal those of a plain loop over itertools.permutations."""
+    iu = np.triu_indices(K, 1)
+    for s in range(4):
+        rng = np.random.default_rng(40 + s)
+        a, B = random_rdm(K, rng), random_rdm(K, rng)
+        B[0, 1] = B[1, 0] = B[2, 3]; B[3, 2] = B[2, 3]                         # a tie
+        obs = scipy.stats.spearmanr(a[iu], B[iu]).statistic
+        null = np.array([scipy.stats.spearmanr(a[iu], B[np.ix_(p, p)][iu]).statistic for p in itertools.permutations(range(K))])
+        for alt, hits in [('greater', null >= obs - 1e-12), ('two-sided', np.abs(null) >= abs(obs) - 1e-12)]:
+            r = rsa(a, B, n_permutations=1000, alternative=alt)
+            assert r.exact and r.n_permutations == len(null)
+            assert r.rho == pytest.approx(obs) and r.p_value == pytest.approx(hits.mean()), (K, s, alt)
 
 def test_exact_enumeration():
     A5 = random_rdm(5, np.random.default_rng(5))
