@@ -119,7 +119,7 @@ def fetch_files(registry: Mapping[str, str], # cache path (relative, POSIX) -> S
                                     f'mirror=<a folder, file:// or http(s):// URL holding the files> (or set $BRAIN2IMAGE_MIRROR), '
                                     f'or put the files under {path} yourself. Layout: {layout}.') from None
             except ValueError as e:
-                if 'hash' not in str(e).lower(): raise
+                if 'hash' not in str(e).lower(): raise          # pooch has no exception type of its own for a checksum mismatch: its message says so
                 raise ChecksumError(f'{name}: {k} from {urls[k]} does not match its known SHA256 ({e}); the source holds '
                                     f'a damaged or different file: replace it there (or use another mirror)') from None
             except FileNotFoundError as e:

@@ -8,7 +8,7 @@ import argparse, copy, dataclasses, json, sys, time, platform
 from pathlib import Path
 import numpy as np
 import torch
-from .core import data_dir, seed_everything, atomic_path, get_logger, DataFormatError, check_stamp, write_stamp, stamp_changes
+from .core import data_dir, seed_everything, seeded, atomic_path, get_logger, log_to_console, DataFormatError, check_stamp, write_stamp, stamp_changes
 from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
@@ -492,10 +492,11 @@ def run(config: dict | str, # a config dict, or a preset name
         dry_run: bool = False, # check the config and the data, build the encoder, stop before training
         command: str | None = None, # recorded in the run's metadata and report
         report: bool = True, # write report.html
+        say=None, # where the line per stage goes, e.g. `print` (the CLI's); None: the 'brain2image.pipeline' logger at INFO
        ) -> dict:
     "Run the pipeline for `config` into the run directory `out` (resuming what is there); returns the metrics."
     cfg = validate_config(get_preset(config) if isinstance(config, str) else config)
-    out = Path(out); t0 = time.time(); say = print if progress else (lambda *a, **k: None)
+    out = Path(out); t0 = time.time(); say = (say or get_logger('pipeline').info) if progress else (lambda *a, **k: None)
     gens = list(cfg['generators'])
     steps = (['data + preprocessing', 'encoder', 'decoding: encoder vs baselines'] + (['generators', 'evaluation'] if gens else []) + ['analysis']
              + (['report'] if report else []))
@@ -506,9 +507,9 @@ def run(config: dict | str, # a config dict, or a preset name
         raw = _raw(cfg, cache, progress)
         from brain2image.preprocess import Preprocessor
         from brain2image.encoders import make_encoder
-        pre = Preprocessor(**cfg['preprocess']); pre._check_params(raw.sfreq, raw.n_times, raw.tmin)
-        ec = dict(cfg['encoder'])
-        make_encoder(ec.get('arch', 'conv'), raw.n_chans, pre._operator(raw.sfreq, raw.n_times, raw.tmin)['n_times'], raw.n_classes,
+        pre = Preprocessor(**cfg['preprocess'])
+        ec = dict(cfg['encoder'])                       # `operator` refuses parameters that do not fit the data, naming them
+        make_encoder(ec.get('arch', 'conv'), raw.n_chans, pre.operator(raw.sfreq, raw.n_times, raw.tmin)['n_times'], raw.n_classes,
                      feature_dim=ec.get('feature_dim', 128), **ec.get('options', {}))
         if gens and not isinstance(raw.images, np.ndarray) and raw.images is None:
             raise DataFormatError(raw.source, 'images', 'the generators need the stimulus images; none were found')
@@ -522,38 +523,38 @@ def run(config: dict | str, # a config dict, or a preset name
         if changed: say(f'      {out}: the config changed ({"; ".join(changed)}); no trained stage depends on it, so the run goes on with the new one')
     (out / 'figures').mkdir(parents=True, exist_ok=True)
     _write_json(out / 'config.json', cfg)
-    seed_everything(cfg['seed'])
-    head('data + preprocessing')
-    raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
-    fp = raw.fingerprint()                              # every stage's stamp holds it: changed data is never met by a stale model
-    _figures_data(raw, out)
-    head('encoder')
-    enc = _stage_encoder(cfg, out, ds, fp, progress, say)
-    head('decoding: encoder vs baselines')
-    dec = _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say)
-    gen_out, evaluation, judge = dict(conditions={}, generators={}), {}, None
-    if gens:
-        head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, fp, progress, say)
-        head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say)
-    head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say)
-    stages = {p.stem: {k: v for k, v in json.loads(p.read_text()).items() if k != 'inputs'} for p in sorted((out / 'stages').glob('*.json'))}
-    note = imbalance_note(raw.labels, raw.class_names)
-    metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
-                                sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
-                                imbalanced=bool(note), imbalance_note=note, fingerprint=fp,
-                                split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
-                                preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq)),
-                   encoder=dict(stages.get('encoder', {}), test=dec['split'].pooled.results['encoder'].score.to_dict()),
-                   decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis,
-                   seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
-                   finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-    metrics = json.loads(json.dumps(metrics, default=_json_default))
-    _write_json(out / 'metrics.json', metrics)
-    if report:
-        head('report')
-        from brain2image.report import write_report
-        write_report(out)
-    say(f'done in {time.time() - t0:.0f} s: {out}/report.html, {out}/metrics.json')
+    with seeded(cfg['seed']):                          # the stages draw from the run's seed; the caller's RNG states come back after
+        head('data + preprocessing')
+        raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
+        fp = raw.fingerprint()                              # every stage's stamp holds it: changed data is never met by a stale model
+        _figures_data(raw, out)
+        head('encoder')
+        enc = _stage_encoder(cfg, out, ds, fp, progress, say)
+        head('decoding: encoder vs baselines')
+        dec = _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say)
+        gen_out, evaluation, judge = dict(conditions={}, generators={}), {}, None
+        if gens:
+            head('generators'); gen_out = _stage_generators(cfg, out, ds, pre, enc, fp, progress, say)
+            head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say)
+        head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say)
+        stages = {p.stem: {k: v for k, v in json.loads(p.read_text()).items() if k != 'inputs'} for p in sorted((out / 'stages').glob('*.json'))}
+        note = imbalance_note(raw.labels, raw.class_names)
+        metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
+                                    sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
+                                    imbalanced=bool(note), imbalance_note=note, fingerprint=fp,
+                                    split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
+                                    preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq)),
+                       encoder=dict(stages.get('encoder', {}), test=dec['split'].pooled.results['encoder'].score.to_dict()),
+                       decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis,
+                       seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
+                       finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+        metrics = json.loads(json.dumps(metrics, default=_json_default))
+        _write_json(out / 'metrics.json', metrics)
+        if report:
+            head('report')
+            from brain2image.report import write_report
+            write_report(out)
+        say(f'done in {time.time() - t0:.0f} s: {out}/report.html, {out}/metrics.json')
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #5a292d68
@@ -640,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser('config', help='print a preset as JSON (a starting point for --config)')
     c.add_argument('name', choices=sorted(PRESETS))
     a = p.parse_args(argv)
+    log_to_console()                                     # the library's warnings on stderr ($BRAIN2IMAGE_LOGLEVEL sets the level)
     if a.cmd == 'presets':
         for k, v in PRESETS.items(): print(f'{k:16s} {v["doc"]}\n{"":16s} data: {v["data"]}')
         return 0
@@ -650,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError, ValueError) as e:
         print(f'brain2image: error: {a.config or a.preset}: {e}', file=sys.stderr); return 2
     cmd = ' '.join(['brain2image'] + (argv if argv is not None else sys.argv[1:]))
-    try: run(cfg, a.out, progress=not a.quiet, cache=not a.no_cache, dry_run=a.dry_run, command=cmd)
+    try: run(cfg, a.out, progress=not a.quiet, cache=not a.no_cache, dry_run=a.dry_run, command=cmd, say=print)
     except KeyboardInterrupt:
         print(f'\nbrain2image: interrupted; run the same command again to resume from {a.out}', file=sys.stderr); return 130
     except (OSError, DataFormatError, ValueError) as e:      # missing files, no network, bad data: the message says what to do

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import DataFormatError, atomic_path, check_stamp, write_stamp, seed_everything
+from .core import DataFormatError, atomic_path, check_stamp, write_stamp, seeded
 from .data import EEGImageDataset
 from .stats import jsonable
 from .baselines import BASELINES, DecoderResult, Comparison, decoder_result, run_baselines, encoder_result, compare_decoders
@@ -213,9 +213,9 @@ def train_fresh_encoder(ds: EEGImageDataset, # preprocessed data with the split 
     from brain2image.training import TrainConfig, train_encoder, train_image_encoder, image_embeddings
     ec = dict(section); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
     tc = TrainConfig(**{**ec, 'split': split, 'seed': seed})
-    seed_everything(seed)
-    enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
-    img = image_embeddings(train_image_encoder(ds, seed=seed), ds) if tc.objective == 'clip' else None
-    r = train_encoder(enc, ds, tc, out=out, image_embeddings=img, progress=False)
+    with seeded(seed):                                  # the caller's random state is the same after the fold as before
+        enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
+        img = image_embeddings(train_image_encoder(ds, seed=seed), ds) if tc.objective == 'clip' else None
+        r = train_encoder(enc, ds, tc, out=out, image_embeddings=img, progress=False)
     if not r['finished']: raise RuntimeError(f'{split}: encoder training did not finish')
     return enc.eval()

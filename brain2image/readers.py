@@ -54,6 +54,7 @@ def _torch_load(path, what: str):
             warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch.load(path, weights_only=True, map_location='cpu')
     except pickle.UnpicklingError as e:
+        # torch raises this one type both for a refused global and for a damaged stream; only its message tells them apart
         m = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
         asks = f'asks for {m.group(1)}, ' if m else ''
         if 'weights only' in str(e).lower():

@@ -52,10 +52,11 @@ def plot_similarity(sim: np.ndarray, names, title='ground-truth class similarity
 
 # %% ../nbs/10b_report.ipynb #5f9993a7
 def _history(path: Path) -> list:
+    "The per-epoch history a training checkpoint holds; [] when it is missing or unreadable (its curve is left out)."
     from brain2image.training import load_checkpoint
     if not path.exists(): return []
     try: c = load_checkpoint(path)
-    except Exception: return []
+    except (DataFormatError, FileNotFoundError): return []     # damaged, code-carrying or vanished; anything else is a bug and surfaces
     return list((c.get('state') or {}).get('history') or (c.get('extra') or {}).get('history') or [])
 
 def plot_training(run_dir: str | Path):

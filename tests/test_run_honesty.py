@@ -1,8 +1,8 @@
 """A run directory never reuses a stage made from other inputs; imbalanced data is reported honestly; every run has the
 encoder's test score beside the classical baselines."""
-import json, shutil
+import json, logging, shutil
 import numpy as np
-import pytest
+import pytest, torch
 from brain2image.pipeline import run, get_preset, validate_config, main
 from brain2image.synthetic import make_synthetic
 
@@ -56,11 +56,15 @@ def test_stage_stamps_refuse_even_without_config_json(finished, tmp_path):
     with pytest.raises(ValueError, match=r"stage 'encoder' .* was made from other inputs \(split: "):
         run(_small(split='by_block'), out, progress=False, report=False)
 
-def test_change_nothing_depends_on_is_taken(finished, tmp_path, capsys):
+def test_change_nothing_depends_on_is_taken(finished, tmp_path, capsys, caplog):
+    "The run says what it reuses and what changed - to the pipeline logger, not stdout - and leaves the caller's random state alone."
     out = _copy(finished, tmp_path)
     cfg = _small(); cfg['evaluation']['ks'] = [3]
-    m = run(cfg, out, progress=True, report=False)
-    said = capsys.readouterr().out
+    torch.manual_seed(11); np.random.seed(11); before = torch.get_rng_state(), np.random.get_state()[1].copy()
+    with caplog.at_level(logging.INFO, logger='brain2image.pipeline'): m = run(cfg, out, progress=True, report=False)
+    assert torch.equal(torch.get_rng_state(), before[0]) and np.array_equal(np.random.get_state()[1], before[1])
+    assert capsys.readouterr().out == ''                                    # a library call prints nothing
+    said = '\n'.join(r.getMessage() for r in caplog.records if r.name == 'brain2image.pipeline')
     assert 'the config changed (evaluation.ks: [2] -> [3])' in said and 'loaded the trained encoder' in said and 'loaded the trained GAN' in said
     assert json.loads((out / 'config.json').read_text()) == validate_config(cfg) and '3-way' in m['generation']['gan']['table']['eeg']
 
@@ -89,11 +93,12 @@ def _oddball(snr, balance):
                   generators={}, encoder=dict(arch='conv', objective='ce', epochs=4, patience=0, balance=balance),
                   evaluation=dict(confounds=False, rsa=False, umap=False, baselines=['xdawn']))
 
-def test_oddball_majority_encoder_is_reported_at_chance(tmp_path, monkeypatch, capsys):
+def test_oddball_majority_encoder_is_reported_at_chance(tmp_path, monkeypatch):
     "85/15 classes and no signal: an unweighted encoder says the common class; the run calls it chance, not 0.85."
     monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'data'))
-    m = run(_oddball(snr=0.0, balance='none'), tmp_path / 'odd', progress=True)
-    said = capsys.readouterr().out
+    lines = []
+    m = run(_oddball(snr=0.0, balance='none'), tmp_path / 'odd', progress=True, say=lines.append)
+    said = '\n'.join(lines)
     t = m['encoder']['test']
     assert t['measure'] == 'balanced accuracy' and t['bacc_chance'] == 0.5 and t['chance'] > 0.75
     assert abs(t['bacc'] - 0.5) < 0.1 and t['acc'] <= t['chance'] + 0.02        # plain accuracy = the majority rate
