@@ -32,6 +32,7 @@ def main(argv=None):
     p.add_argument('--encoders', nargs='+', default=['conv'])
     p.add_argument('--threads', type=int, default=2)
     a = p.parse_args(argv)
+    from brain2image.core import log_to_console; log_to_console()   # the library's warnings on stderr, as the CLI shows them
     torch.set_num_threads(a.threads)
     cfg = validate_config(get_preset(a.preset))
     raw = build_dataset(cfg['dataset'], progress=False)

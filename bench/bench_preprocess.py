@@ -70,6 +70,7 @@ def main(argv=None):
     ap.add_argument('--naive-trials', type=int, default=500, help='trials the naive loop runs on (then extrapolated)')
     ap.add_argument('--threads', type=int, default=None, help='BLAS threads (default: as the environment says)')
     args = ap.parse_args(argv)
+    from brain2image.core import log_to_console; log_to_console()   # the library's warnings on stderr, as the CLI shows them
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)

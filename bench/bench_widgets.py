@@ -94,6 +94,7 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'widgets.json'))
     a = p.parse_args(argv)
+    from brain2image.core import log_to_console; log_to_console()   # the library's warnings on stderr, as the CLI shows them
     if a.threads: torch.set_num_threads(a.threads)
     os.environ.setdefault('MPLBACKEND', 'Agg')
     from brain2image.pipeline import load_run, example_run
