@@ -1,6 +1,6 @@
-import os, torch, numpy as np, pytest
+import os, random, subprocess, sys, torch, numpy as np, pytest
 from pathlib import Path
-from brain2image.core import data_dir, get_device, seed_everything, atomic_path, DataFormatError, project_root
+from brain2image.core import data_dir, get_device, seed_everything, seeded, atomic_path, DataFormatError, project_root
 
 def test_data_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'env'))
@@ -22,6 +22,26 @@ def test_seed_reproducible():
     seed_everything(3); a = torch.randn(5), np.random.rand(3)
     seed_everything(3); b = torch.randn(5), np.random.rand(3)
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+def test_seeded_block_draws_like_seed_everything_and_restores_the_caller():
+    draw = lambda: (random.random(), np.random.rand(3).tolist(), torch.randn(3).tolist())
+    def reseed(): random.seed(5); np.random.seed(5); torch.manual_seed(5)
+    reseed(); expected_after = draw()
+    reseed()
+    with seeded(3) as rng: inside = draw(), rng.random()
+    assert draw() == expected_after                                   # the caller's sequence goes on as if nothing ran
+    rng = seed_everything(3); assert inside == (draw(), rng.random()) # the block's numbers are seed_everything's
+    with seeded(3): again = draw()
+    assert again == inside[0]                                         # and the same every time
+
+def test_import_installs_no_log_output():
+    "Importing the package (every module the CLI pulls in) adds only a NullHandler and touches no other logger."
+    code = ("import logging, brain2image.pipeline, brain2image.report; "
+            "print([type(h).__name__ for h in logging.getLogger('brain2image').handlers], logging.getLogger().handlers, "
+            "logging.getLogger('brain2image').level)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "['NullHandler'] [] 0" and r.stderr == ''
 
 def test_atomic_dir_replace(tmp_path):
     target = tmp_path / 'ds'

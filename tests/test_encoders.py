@@ -25,6 +25,12 @@ def test_transformer_pooling_and_errors():
     with pytest.raises(ValueError, match='n_chans'): make_encoder('conv', 0, 50, 3)
     with pytest.raises(ValueError, match='too short'): make_encoder('conv', 8, 10, 3)
 
-def test_no_hard_coded_device():
-    enc = make_encoder('conv', 8, 64, 3).to(torch.device('meta'))
-    assert all(p.device.type == 'meta' for p in enc.parameters())
+@pytest.mark.parametrize('name, options', [('conv', {}), ('lstm', {}), ('transformer', dict(pooling='mean')),
+                                           ('transformer', dict(pooling='cls')), ('transformer', dict(pooling='causal'))])
+def test_no_hard_coded_device(name, options):
+    "The forward pass follows the module's device: on 'meta' any tensor made on the CPU inside it (a mask, positions, a state) fails."
+    enc = make_encoder(name, 8, 64, 3, **options).to(torch.device('meta')).eval()
+    x = torch.randn(2, 8, 64, device='meta')
+    f, logits = enc(x), enc.classify(x)
+    assert (f.device.type, tuple(f.shape)) == ('meta', (2, 128)) and (logits.device.type, tuple(logits.shape)) == ('meta', (2, 3))
+    assert all(t.device.type == 'meta' for t in [*enc.parameters(), *enc.buffers()])
