@@ -11,7 +11,7 @@ Two figures per recipe, from one training run per recipe on the same data, in on
   reached', with the best validation accuracy the recipe got to in that time.
 
 The run is the body of `brain2image.training.train_encoder` (same trial order `epoch_order`, objective, optimiser,
-learning-rate schedule `_lr_lambda`, gradient clipping and early stopping), instrumented: validation accuracy is
+learning-rate schedule, gradient clipping and early stopping, all built by `EncoderTask`), instrumented: validation accuracy is
 measured at the end of every epoch (as `train_encoder` does) **and** every `--eval-every` seconds of training,
 because one epoch of the reference recipe on a 2-core CPU takes longer than any sensible cap (about 8 minutes for
 EEGCVPR40-sized data). The clock counts training steps only; validation passes are timed apart and reported.
@@ -82,18 +82,16 @@ def adapt_preprocess(p: dict, ds) -> dict:
 
 def run_recipe(r: dict, ds, cap: float, eval_every: float, steps: int, warmup: int, targets, device, seed: int) -> dict:
     "Train as `train_encoder` does for at most `cap` seconds of training steps; throughput and validation-accuracy checkpoints."
-    from brain2image.training import epoch_order, _lr_lambda, _tensors
+    from brain2image.training import epoch_order, EncoderTask
     cfg = r['config']
-    sp = ds.splits[cfg.split]
-    xtr, ytr, itr = _tensors(ds, sp[cfg.train_part]); xva, yva, _ = _tensors(ds, sp[cfg.val_part])
-    seed_all = lambda: (torch.manual_seed(seed), np.random.seed(seed))
-    seed_all()
+    torch.manual_seed(seed); np.random.seed(seed)
     enc = make_encoder(r['encoder'], ds.n_chans, ds.n_times, ds.n_classes, **r['encoder_options']).to(device)
-    obj = make_objective(cfg.objective, enc.feature_dim).to(device)
-    params = list(enc.parameters()) + list(obj.parameters())
-    opt = (torch.optim.AdamW if cfg.optimizer == 'adamw' else torch.optim.Adam)(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # train_encoder's own set-up (tensors, objective, optimiser, schedule); only the step loop is repeated below,
+    # because the reference recipe's epochs are longer than the cap and validation must also run mid-epoch
+    task = EncoderTask(enc, ds, cfg, None, device, None)
+    (xtr, ytr, itr), (xva, yva, _) = task.train_data, task.val_data
+    obj, params, opt, sched = task.objective, task.params, task.opt, task.sched
     n_steps_epoch = len(epoch_order(len(xtr), 0, cfg.seed, cfg.batch_size))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, n_steps_epoch))
     sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' else (lambda: None)
 
     @torch.no_grad()

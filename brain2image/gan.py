@@ -4,65 +4,91 @@
 
 # %% ../nbs/07_gan.ipynb #ec21eac7
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass, asdict, field, replace
+import math
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
-from .core import DataFormatError, get_device, get_logger, seed_everything
-from .training import save_checkpoint, load_checkpoint, epoch_order, balanced_sampling_weights
+from .core import DataFormatError, get_device, seeded
+from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, check_recipe_type, split_parts,
+                                 save_checkpoint, load_checkpoint)
+from .training import epoch_order, balanced_sampling_weights
 from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials
 
 # %% auto #0
-__all__ = ['GAN_PRESETS', 'GANConfig', 'gan_config', 'CondBatchNorm2d', 'Generator', 'Discriminator', 'ConditionalGAN',
-           'gan_step', 'train_gan', 'save_gan', 'load_gan', 'plot_gan_losses']
+__all__ = ['GAN_PRESETS', 'GANConfig', 'GANRecipe', 'gan_preset', 'gan_config', 'gan_recipe', 'CondBatchNorm2d', 'Generator',
+           'Discriminator', 'ConditionalGAN', 'gan_step', 'GANTask', 'train_gan', 'save_gan', 'load_gan',
+           'plot_gan_losses']
 
 # %% ../nbs/07_gan.ipynb #db0ee9e5
 @dataclass
-class GANConfig:
-    "Architecture and training recipe of the conditional GAN."
-    cond_mode: str = 'feature'     # 'feature' (paper: raw EEG feature) or 'posterior' (encoder's class softmax)
-    image_size: int = 64           # 32, 64 or 128
-    z_dim: int = 100               # noise size (paper: 100)
-    ngf: int = 64                  # generator width
-    ndf: int = 64                  # discriminator width
+class GANConfig(Recipe):
+    "Architecture of the conditional GAN (what `ConditionalGAN` builds); choices are checked when it is made."
+    cond_mode: str = option('feature', 'feature', 'posterior')  # the paper's raw EEG feature, or the encoder's class softmax
+    image_size: int = option(64, 32, 64, 128)
+    z_dim: int = positive(100)     # noise size (paper: 100)
+    ngf: int = positive(64)        # generator width
+    ndf: int = positive(64)        # discriminator width
     cond_bn: bool = False          # conditional BatchNorm in G (gains from the condition)
-    d_norm: str = 'bn'             # 'bn' or 'none' in D (use 'none' with spectral norm)
+    d_norm: str = option('bn', 'bn', 'none')  # normalisation in D (use 'none' with spectral norm)
     spectral_norm: bool = False    # spectral normalisation of D's layers
     projection: bool = False       # projection discriminator (Miyato & Koyama 2018) instead of concatenation
     aux_classifier: bool = False   # auxiliary class head on D (AC-GAN) for real and generated images
+
+@dataclass
+class GANRecipe(Recipe):
+    "How `train_gan` trains a GAN; choices are checked when it is made."
     matching_aware: bool = False   # real images with another class's EEG count as fakes (Palazzo et al. 2017)
-    loss: str = 'bce'              # 'bce' (paper) or 'hinge'
+    loss: str = option('bce', 'bce', 'hinge')  # the paper's binary cross-entropy, or the hinge loss
     diffaugment: str = ''          # DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple = (0.5, 0.999)
-    batch_size: int = 64
-    epochs: int = 50
-    d_steps: int = 1               # D updates per G update
+    batch_size: int = positive(64)
+    epochs: int = positive(50)
+    d_steps: int = positive(1)     # D updates per G update
     finetune_encoder: bool = False # train the EEG encoder jointly (default: frozen, as the paper)
     encoder_lr_scale: float = 0.1  # encoder learning rate = lr_g x this, when fine-tuning
-    balance: str = 'auto'         # class-balanced epochs: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
+    balance: str = option('auto', 'auto', 'weight', 'none')  # class-balanced epochs: 'auto' = when the training classes are imbalanced
     split: str = 'by_image'
     train_part: str = 'train'
     seed: int = 0
 
 GAN_PRESETS = {
-    'paper': GANConfig(),
-    'stable': GANConfig(cond_mode='posterior', image_size=32, ngf=32, ndf=32, cond_bn=True, d_norm='none', spectral_norm=True,
-                        projection=True, aux_classifier=True, matching_aware=True, loss='hinge', lr_g=1e-3, lr_d=1e-3,
-                        betas=(0.0, 0.999), batch_size=32, epochs=60),
+    'paper': (GANConfig(), GANRecipe()),
+    'stable': (GANConfig(cond_mode='posterior', image_size=32, ngf=32, ndf=32, cond_bn=True, d_norm='none', spectral_norm=True,
+                         projection=True, aux_classifier=True),
+               GANRecipe(matching_aware=True, loss='hinge', lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.999), batch_size=32, epochs=60)),
 }
 
-def gan_config(preset: str = 'paper', **changes) -> GANConfig:
-    "A preset's config with `changes` applied."
+def _names(cls): return [f.name for f in fields(cls)]
+
+def gan_preset(preset: str = 'paper', # a key of GAN_PRESETS
+               **changes, # fields of GANConfig or GANRecipe to change
+              ) -> tuple[GANConfig, GANRecipe]:
+    "A preset's architecture and recipe with `changes` applied (each change goes where its field is)."
     if preset not in GAN_PRESETS: raise ValueError(f'unknown GAN preset {preset!r}; available: {sorted(GAN_PRESETS)}')
-    bad = set(changes) - set(GANConfig.__dataclass_fields__)
-    if bad: raise ValueError(f'unknown GANConfig field(s) {sorted(bad)}')
-    return replace(GAN_PRESETS[preset], **changes)
+    arch, recipe = GAN_PRESETS[preset]
+    bad = sorted(set(changes) - set(_names(GANConfig)) - set(_names(GANRecipe)))
+    if bad: raise ValueError(f'unknown GAN field(s) {bad}; GANConfig has {_names(GANConfig)}, GANRecipe has {_names(GANRecipe)}')
+    if 'betas' in changes: changes['betas'] = tuple(changes['betas'])
+    return (replace(arch, **{k: v for k, v in changes.items() if k in _names(GANConfig)}),
+            replace(recipe, **{k: v for k, v in changes.items() if k in _names(GANRecipe)}))
+
+def gan_config(preset: str = 'paper', **changes) -> GANConfig:
+    "A preset's architecture with `changes` applied."
+    rec = sorted(set(changes) & set(_names(GANRecipe)))
+    if rec: raise ValueError(f'{rec}: GANRecipe field(s), not architecture; use gan_recipe(...) or gan_preset(...) for both')
+    return gan_preset(preset, **changes)[0]
+
+def gan_recipe(preset: str = 'paper', **changes) -> GANRecipe:
+    "A preset's training recipe with `changes` applied."
+    arch = sorted(set(changes) & set(_names(GANConfig)))
+    if arch: raise ValueError(f'{arch}: GANConfig field(s), not recipe; use gan_config(...) or gan_preset(...) for both')
+    return gan_preset(preset, **changes)[1]
 
 # %% ../nbs/07_gan.ipynb #27e0637c
 def _n_up(image_size):
@@ -140,6 +166,7 @@ class ConditionalGAN(nn.Module):
     "Generator + discriminator built from a `GANConfig` and the condition size."
     def __init__(self, cfg: GANConfig, cond_dim: int, n_classes: int):
         super().__init__()
+        if not isinstance(cfg, GANConfig): raise TypeError(f'ConditionalGAN: cfg must be a GANConfig (got {type(cfg).__name__}); see gan_config / gan_preset')
         self.cfg, self.cond_dim, self.n_classes = cfg, cond_dim, n_classes
         self.G = Generator(cond_dim, cfg.z_dim, cfg.image_size, cfg.ngf, cfg.cond_bn)
         self.D = Discriminator(cond_dim, cfg.image_size, cfg.ndf, cfg.d_norm, cfg.spectral_norm, cfg.projection,
@@ -147,6 +174,8 @@ class ConditionalGAN(nn.Module):
 
     @property
     def z_dim(self) -> int: return self.cfg.z_dim
+    @property
+    def config(self) -> dict: return dict(self.cfg.to_dict(), cond_dim=self.cond_dim, n_classes=self.n_classes)
 
     def generate(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         "Images [B, 3, S, S] in [-1, 1] (eval mode)."
@@ -174,12 +203,12 @@ def _mismatched(cond, labels):
         if keep.float().mean() > 0.5: return cond[perm], keep
     return cond, torch.zeros_like(labels, dtype=torch.bool)
 
-def gan_step(gan: ConditionalGAN, opt_g, opt_d, real, cond, labels, encoder_step=None) -> dict:
-    "One D update (or `d_steps`) and one G update; returns the losses."
-    cfg = gan.cfg; aug = (lambda x: diff_augment(x, cfg.diffaugment)) if cfg.diffaugment else (lambda x: x)
+def gan_step(gan: ConditionalGAN, recipe: GANRecipe, opt_g, opt_d, real, cond, labels, encoder_step=None) -> dict:
+    "One D update (or `recipe.d_steps`) and one G update; returns the losses."
+    cfg = recipe; aug = (lambda x: diff_augment(x, cfg.diffaugment)) if cfg.diffaugment else (lambda x: x)
     B = len(real); dev = real.device
     for _ in range(cfg.d_steps):
-        z = torch.randn(B, cfg.z_dim, device=dev)
+        z = torch.randn(B, gan.z_dim, device=dev)
         with torch.no_grad(): fake = gan.G(z, cond.detach())
         out_r, aux_r = gan.D(aug(real), cond.detach())
         out_f, _ = gan.D(aug(fake), cond.detach())
@@ -190,7 +219,7 @@ def gan_step(gan: ConditionalGAN, opt_g, opt_d, real, cond, labels, encoder_step
         ld = _d_loss(cfg.loss, out_r, out_f, wrong)
         if aux_r is not None: ld = ld + F.cross_entropy(aux_r, labels)
         opt_d.zero_grad(set_to_none=True); ld.backward(); opt_d.step()
-    z = torch.randn(B, cfg.z_dim, device=dev)
+    z = torch.randn(B, gan.z_dim, device=dev)
     fake = gan.G(z, cond)
     out_f, aux_f = gan.D(aug(fake), cond)
     lg = _g_loss(cfg.loss, out_f)
@@ -202,103 +231,111 @@ def gan_step(gan: ConditionalGAN, opt_g, opt_d, real, cond, labels, encoder_step
     return dict(loss_d=ld.item(), loss_g=lg.item(), d_real=out_r.mean().item(), d_fake=out_f.mean().item())
 
 # %% ../nbs/07_gan.ipynb #46df00df
-def train_gan(gan: ConditionalGAN,
-              ds, # the (preprocessed) EEGImageDataset: trials, labels, stimuli, split
-              conditions: torch.Tensor | None = None, # [n_trials, cond_dim] from a frozen encoder (eeg_conditions)
-              encoder: nn.Module | None = None, # with cfg.finetune_encoder: the encoder to train jointly
-              out: str | Path | None = None, # run folder (checkpoint, samples/, gan.pt)
-              resume: bool = True,
-              device=None, progress: bool = True,
-              max_epochs_this_call: int | None = None, # stop early (a time budget); resume later
-              time_budget_s: float | None = None, # stop after this many seconds (at an epoch end)
-              extra: dict | None = None, # JSON-able info for gan.pt (e.g. encoder and preprocessing)
-              bank: StimulusBank | None = None,
-             ) -> dict:
-    "Train the conditional GAN; returns the loss history."
-    from tqdm.auto import tqdm
-    cfg = gan.cfg; dev = get_device(device)
-    ft = cfg.finetune_encoder
-    if ft and encoder is None: raise ValueError('finetune_encoder=True needs the encoder')
-    if not ft and conditions is None: raise ValueError('pass conditions (eeg_conditions(encoder, ds, mode)) or set finetune_encoder=True with an encoder')
-    if conditions is not None and (conditions.ndim != 2 or conditions.shape != (len(ds), gan.cond_dim)):
-        raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {gan.cond_dim}], got {tuple(conditions.shape)}')
-    seed_everything(cfg.seed)
-    bank = bank or StimulusBank(ds, cfg.image_size)
-    if bank.size != cfg.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the GAN makes {cfg.image_size} px')
-    gan.to(dev)
-    opt_g = torch.optim.Adam(gan.G.parameters(), cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(gan.D.parameters(), cfg.lr_d, betas=cfg.betas)
-    opt_e = torch.optim.Adam(encoder.parameters(), cfg.lr_g * cfg.encoder_lr_scale) if ft else None
-    if ft: encoder.to(dev)
-    if cfg.split not in ds.splits or len(ds.splits[cfg.split].get(cfg.train_part, [])) == 0:   # never all trials: test trials must stay unseen
-        raise DataFormatError(ds.source, 'splits', f'no part {cfg.train_part!r} of a split {cfg.split!r}; available: {list(ds.splits)} (make one with brain2image.data.split_by)')
-    tr = torch.from_numpy(np.asarray(ds.splits[cfg.split][cfg.train_part]))
-    sw = balanced_sampling_weights(ds.labels[tr.numpy()], ds.n_classes, cfg.balance)
-    labels = torch.from_numpy(ds.labels)
-    eeg = torch.from_numpy(np.asarray(ds.eeg, dtype=np.float32)) if ft else None
-    def cond_of(idx):
-        if not ft: return conditions[idx].to(dev)
-        f = encoder(eeg[idx].to(dev))
-        return f if cfg.cond_mode == 'feature' else F.softmax(encoder.head(f), 1)
-    gt = grid_trials(ds, cfg.split)
-    fixed_z = torch.randn(len(gt), 4, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    state = dict(epoch=-1, history=[])
-    ckpt = Path(out) / 'gan_checkpoint.pt' if out is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        c = load_checkpoint(ckpt)
-        if c['gan_config'] != _cfg_dict(cfg) or c['cond_dim'] != gan.cond_dim:
-            raise DataFormatError(ckpt, 'gan_config', 'the checkpoint was trained with another config; use another out folder or resume=False')
-        gan.load_state_dict(c['gan']); opt_g.load_state_dict(c['opt_g']); opt_d.load_state_dict(c['opt_d'])
-        if ft: encoder.load_state_dict(c['encoder']); opt_e.load_state_dict(c['opt_e'])
-        torch.set_rng_state(c['rng']); state = c['state']
-    first = state['epoch'] + 1
-    last = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, first + max_epochs_this_call)
-    t_start = time.time()
-    bar = tqdm(range(first, last), desc=f'GAN {cfg.image_size}px', disable=not progress, initial=first, total=cfg.epochs)
-    for epoch in bar:
-        gan.train(); t0 = time.time(); acc = {}
-        if ft: encoder.train()
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size, weights=sw) if len(b) > 1]
-        for idx in batches:
-            r = gan_step(gan, opt_g, opt_d, bank.targets(idx, g).to(dev), cond_of(idx), labels[idx].to(dev), opt_e)
-            for k, v in r.items(): acc[k] = acc.get(k, 0.0) + v / len(batches)
-        rec = dict(epoch=epoch, seconds=time.time() - t0, **acc); state['history'].append(rec); state['epoch'] = epoch
-        bar.set_postfix(loss_d=f'{acc["loss_d"]:.3f}', loss_g=f'{acc["loss_g"]:.3f}')
-        if out is not None:
-            with torch.no_grad():
-                if ft: encoder.eval()
-                c = cond_of(gt)
-                imgs = [gan.generate(fixed_z[:, j].to(dev), c).cpu() for j in range(fixed_z.shape[1])]
-            grid = torch.stack([bank.targets(gt)] + imgs, 1).flatten(0, 1)   # per class: stimulus, 4 samples
-            save_grid(grid, Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + len(imgs), upscale=2 if cfg.image_size <= 32 else 1)
-            save_checkpoint(ckpt, dict(gan=gan.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng=torch.get_rng_state(),
-                                       state=state, gan_config=_cfg_dict(cfg), cond_dim=gan.cond_dim,
-                                       **(dict(encoder=encoder.state_dict(), opt_e=opt_e.state_dict()) if ft else {})))
-        if time_budget_s is not None and time.time() - t_start > time_budget_s: break
-    finished = state['epoch'] + 1 >= cfg.epochs
-    if out is not None: save_gan(Path(out) / 'gan.pt', gan, extra=dict(extra or {}, history=state['history']), encoder=encoder if ft else None)
-    return dict(history=state['history'], finished=finished)
+class GANTask(Task):
+    "`train_gan` as `fit` runs it: one epoch of `gan_step`s over class-balanced batches, a sample grid, `gan.pt` at the end."
+    kind = 'gan'
+    def __init__(self, gan: ConditionalGAN, ds, recipe: GANRecipe, conditions, encoder, bank: StimulusBank, dev, extra: dict | None):
+        self.gan, self.ds, self.recipe, self.conditions, self.bank, self.dev, self.extra = gan, ds, recipe, conditions, bank, dev, extra or {}
+        self.ft, self.encoder = recipe.finetune_encoder, encoder
+        self.desc = f'GAN {gan.cfg.image_size}px'
+        gan.to(dev)
+        self.opt_g = torch.optim.Adam(gan.G.parameters(), recipe.lr_g, betas=recipe.betas)
+        self.opt_d = torch.optim.Adam(gan.D.parameters(), recipe.lr_d, betas=recipe.betas)
+        self.opt_e = torch.optim.Adam(encoder.parameters(), recipe.lr_g * recipe.encoder_lr_scale) if self.ft else None
+        if self.ft: encoder.to(dev)
+        (tr,) = split_parts(ds, recipe.split, (recipe.train_part,))   # never all trials: test trials must stay unseen
+        self.tr = torch.from_numpy(np.asarray(tr))
+        self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, recipe.balance)
+        self.labels = torch.from_numpy(ds.labels)
+        self.eeg = torch.from_numpy(np.asarray(ds.eeg, dtype=np.float32)) if self.ft else None
+        self.grid = grid_trials(ds, recipe.split)
+        self.grid_z = torch.randn(len(self.grid), 4, gan.z_dim, generator=torch.Generator().manual_seed(recipe.seed + 1))
 
-def _cfg_dict(cfg: GANConfig) -> dict:
-    d = asdict(cfg); d['betas'] = list(d['betas']); return d
+    def modules(self): return dict(gan=self.gan, **({'encoder': self.encoder} if self.ft else {}))
+    def optimizers(self): return dict(opt_g=self.opt_g, opt_d=self.opt_d, **({'opt_e': self.opt_e} if self.ft else {}))
+    def identity(self): return dict(model=self.gan.config, recipe={k: v for k, v in self.recipe.to_dict().items() if k != 'epochs'})
+
+    def cond_of(self, idx):
+        if not self.ft: return self.conditions[idx].to(self.dev)
+        f = self.encoder(self.eeg[idx].to(self.dev))
+        return f if self.gan.cfg.cond_mode == 'feature' else F.softmax(self.encoder.head(f), 1)
+
+    def train_epoch(self, epoch):
+        rc, acc = self.recipe, {}
+        self.gan.train()
+        if self.ft: self.encoder.train()
+        g = torch.Generator().manual_seed(rc.seed * 7919 + epoch)
+        batches = [self.tr[b] for b in epoch_order(len(self.tr), epoch, rc.seed, rc.batch_size, weights=self.weights) if len(b) > 1]
+        for idx in batches:
+            r = gan_step(self.gan, rc, self.opt_g, self.opt_d, self.bank.targets(idx, g).to(self.dev), self.cond_of(idx),
+                         self.labels[idx].to(self.dev), self.opt_e)
+            for k, v in r.items(): acc[k] = acc.get(k, 0.0) + v / len(batches)
+        return acc
+
+    def end_epoch(self, epoch, out):
+        if out is None or not self.is_main: return
+        with torch.no_grad():
+            if self.ft: self.encoder.eval()
+            c = self.cond_of(self.grid)
+            imgs = [self.gan.generate(self.grid_z[:, j].to(self.dev), c).cpu() for j in range(self.grid_z.shape[1])]
+        grid = torch.stack([self.bank.targets(self.grid)] + imgs, 1).flatten(0, 1)   # per class: stimulus, 4 samples
+        save_grid(grid, Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + len(imgs), upscale=2 if self.gan.cfg.image_size <= 32 else 1)
+
+    def finish(self, result, out):
+        if result.finished and out is not None and self.is_main:
+            save_gan(Path(out) / 'gan.pt', self.gan, extra=dict(self.extra, train_config=self.recipe.to_dict(), history=result.history),
+                     encoder=self.encoder if self.ft else None)
+
+def train_gan(gan: ConditionalGAN, # built by ConditionalGAN(GANConfig, cond_dim, n_classes)
+              ds, # the (preprocessed) EEGImageDataset: trials, labels, stimuli, the split named in `recipe`
+              recipe: GANRecipe | None = None, # how to train (default: GANRecipe(), the paper's)
+              *,
+              conditions: torch.Tensor | None = None, # [n_trials, cond_dim] from a frozen encoder (eeg_conditions)
+              encoder: nn.Module | None = None, # with recipe.finetune_encoder: the encoder to train jointly
+              out: str | Path | None = None, # run folder: gan_checkpoint.pt, samples/, gan.pt (None: no files)
+              resume: bool = True, # continue from out/gan_checkpoint.pt if it exists
+              device=None, # default: get_device()
+              progress: bool = True,
+              max_epochs_this_call: int | None = None, # stop after this many epochs (resume later)
+              time_budget_s: float | None = None, # stop at the end of the first epoch past this many seconds (resume later)
+              extra: dict | None = None, # info stored in gan.pt (e.g. encoder and preprocessing)
+              bank: StimulusBank | None = None, # the stimuli at the GAN's size (default: built from ds)
+             ) -> TrainResult:
+    "Train the conditional GAN on the training part of the recipe's split (the last epoch is the result)."
+    rc = check_recipe_type(recipe, GANRecipe, 'train_gan')
+    if rc.finetune_encoder and encoder is None: raise ValueError('train_gan: finetune_encoder=True needs the encoder (encoder=...)')
+    if not rc.finetune_encoder and conditions is None:
+        raise ValueError('train_gan: pass conditions=eeg_conditions(encoder, ds, mode), or set finetune_encoder=True with encoder=...')
+    if conditions is not None:
+        conditions = torch.as_tensor(conditions, dtype=torch.float32)
+        if conditions.ndim != 2 or conditions.shape != (len(ds), gan.cond_dim):
+            raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {gan.cond_dim}] (one condition of the GAN\'s cond_dim per trial), got {tuple(conditions.shape)}')
+    bank = bank or StimulusBank(ds, gan.cfg.image_size)
+    if bank.size != gan.cfg.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the GAN makes {gan.cfg.image_size} px')
+    dev = get_device(device)
+    with seeded(rc.seed):
+        task = GANTask(gan, ds, rc, conditions, encoder, bank, dev, extra)
+        return fit(task, rc.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)
 
 # %% ../nbs/07_gan.ipynb #d57e4f7c
 def save_gan(path, gan: ConditionalGAN, extra: dict | None = None, encoder: nn.Module | None = None) -> Path:
     "Save config + weights (+ a fine-tuned encoder) so `load_gan` rebuilds the model from the file alone."
-    import json
-    obj = dict(kind='brain2image.gan', gan_config=_cfg_dict(gan.cfg), cond_dim=gan.cond_dim, n_classes=gan.n_classes,
-               gan=gan.state_dict(), extra=json.loads(json.dumps(extra or {}, default=float)))
+    obj = dict(kind='brain2image.gan', gan_config=gan.cfg.to_dict(), cond_dim=gan.cond_dim, n_classes=gan.n_classes,
+               gan=gan.state_dict(), extra=plain(extra or {}))
     if encoder is not None: obj.update(encoder=encoder.state_dict(), encoder_config=encoder.config)
     return save_checkpoint(path, obj)
 
 def load_gan(path, device=None) -> ConditionalGAN:
-    "Rebuild a GAN saved by `save_gan` (weights_only=True: nothing in the file runs)."
+    "Rebuild a GAN saved by `save_gan` (weights_only=True: nothing in the file runs); files whose config also held the recipe still load."
     c = load_checkpoint(path)
     if c.get('kind') != 'brain2image.gan': raise DataFormatError(path, 'kind', "expected a file written by save_gan (kind 'brain2image.gan')")
-    d = dict(c['gan_config']); d['betas'] = tuple(d['betas'])
-    gan = ConditionalGAN(GANConfig(**d), c['cond_dim'], c['n_classes']); gan.load_state_dict(c['gan'])
-    gan.extra = c['extra']
+    d = dict(c['gan_config'])
+    arch = {k: v for k, v in d.items() if k in _names(GANConfig)}
+    try: gan = ConditionalGAN(GANConfig(**arch), c['cond_dim'], c['n_classes']); gan.load_state_dict(c['gan'])
+    except (ValueError, RuntimeError) as e: raise DataFormatError(path, 'gan_config', f'does not build this GAN: {e}') from None
+    gan.extra = dict(c['extra'])
+    old = {k: v for k, v in d.items() if k in _names(GANRecipe)}   # files from before the architecture/recipe split
+    if old and 'train_config' not in gan.extra: gan.extra['train_config'] = old
     if 'encoder' in c:
         from brain2image.encoders import make_encoder
         gan.encoder = make_encoder(**c['encoder_config']); gan.encoder.load_state_dict(c['encoder'])

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from .core import DataFormatError, atomic_path, data_dir, get_device
 from .data import EEGImageDataset
 from .stats import Score, jsonable, paired_difference, per_class_accuracy, score
-from .training import SmallImageEncoder, images_to_tensor, load_checkpoint, class_weights
+from .fitting import load_checkpoint
+from .training import SmallImageEncoder, images_to_tensor, class_weights
 
 # %% auto #0
 __all__ = ['AUGMENTS', 'INCEPTION_FILE', 'INCEPTION_FILES', 'INCEPTION_URLS', 'INCEPTION_FEATURES', 'CONTROLS', 'ROW_ORDER',

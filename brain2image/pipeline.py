@@ -85,8 +85,8 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     "Check every section and key of `cfg`; returns a completed copy (missing optional sections filled in)."
     import inspect
     from brain2image.preprocess import Preprocessor
-    from brain2image.training import TrainConfig, check_train_config
-    from brain2image.gan import GANConfig, GAN_PRESETS
+    from brain2image.training import TrainConfig
+    from brain2image.gan import GANConfig, GANRecipe, GAN_PRESETS, gan_preset
     from brain2image.vae import VAEConfig, EEGVAE
     from brain2image.protocols import PROTOCOLS
     from brain2image.baselines import BASELINES
@@ -109,18 +109,22 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     _unknown('preprocess', cfg['preprocess'], set(inspect.signature(Preprocessor.__init__).parameters) - {'self'})
     cfg.setdefault('encoder', dict(_ENC))
     _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | _fields(TrainConfig))
-    try: check_train_config(TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in _fields(TrainConfig)}))
+    try: TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in _fields(TrainConfig)})   # a Recipe checks its choices
     except (ValueError, TypeError) as e: raise ValueError(f"config['encoder']: {e}") from None
     gens = cfg.setdefault('generators', {})
     _unknown('generators', gens, {'gan', 'vae'})
     if 'gan' in gens:
-        _unknown('generators.gan', gens['gan'], {'preset'} | _fields(GANConfig))
+        _unknown('generators.gan', gens['gan'], {'preset'} | _fields(GANConfig) | _fields(GANRecipe))
         if gens['gan'].get('preset', 'stable') not in GAN_PRESETS:
             raise ValueError(f"config['generators']['gan']['preset']={gens['gan']['preset']!r}: expected one of {sorted(GAN_PRESETS)}")
+        try: gan_preset(**{'preset': 'stable', **gens['gan']})
+        except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['gan']: {e}") from None
     if 'vae' in gens:
         _unknown('generators.vae', gens['vae'], {'cond_mode'} | _vae_arch_keys(EEGVAE) | _fields(VAEConfig))
         if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
+        try: VAEConfig(**{k: v for k, v in gens['vae'].items() if k in _fields(VAEConfig)})
+        except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['vae']: {e}") from None
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
     cfg['evaluation'] = {**_EVAL, **ev}
@@ -289,9 +293,9 @@ def _stage_encoder(cfg, out, ds, fp, progress, say):
         from brain2image.training import train_image_encoder, image_embeddings
         img = image_embeddings(train_image_encoder(ds, seed=cfg['seed']), ds)
     r = train_encoder(enc, ds, tc, out=out / 'encoder', resume=state == 'started', image_embeddings=img, progress=progress)
-    if not r['finished']: raise RuntimeError('encoder training did not finish')
-    _done(out, 'encoder', inputs, monitor=tc.monitor, best_val=r['best_score'], best_epoch=r['best_epoch'], epochs_run=len(r['history']))
-    say(f"      best validation {MONITORS[tc.monitor]} {r['best_score']:.3f} at epoch {r['best_epoch']} of {len(r['history'])}")
+    if not r.finished: raise RuntimeError('encoder training did not finish')
+    _done(out, 'encoder', inputs, monitor=tc.monitor, best_val=r.best_score, best_epoch=r.best_epoch, epochs_run=r.epochs_run)
+    say(f"      best validation {MONITORS[tc.monitor]} {r.best_score:.3f} at epoch {r.best_epoch} of {r.epochs_run}")
     return enc
 
 def _stage_decoding(cfg, out, raw, ds, enc, fp, progress, say) -> dict:
@@ -320,24 +324,24 @@ def _say_decoding(say, what, r):
 # %% ../nbs/10_pipeline.ipynb #dabc3893
 def _stage_generators(cfg, out, ds, pre, enc, fp, progress, say) -> dict:
     from brain2image.conditioning import eeg_conditions
-    from brain2image.gan import ConditionalGAN, gan_config, train_gan, load_gan
+    from brain2image.gan import ConditionalGAN, gan_preset, train_gan, load_gan
     from brain2image.vae import EEGVAE, VAEConfig, train_vae, load_vae
     from brain2image.decode import EEGToImage
-    from brain2image.training import save_checkpoint
+    from brain2image.fitting import save_checkpoint
     conds = {m: eeg_conditions(enc, ds, m) for m in ('feature', 'posterior')}
     save_checkpoint(out / 'conditions.pt', conds)
     gens, gcfg = {}, cfg['generators']
     if 'gan' in gcfg:
         g = dict(gcfg['gan']); preset = g.pop('preset', 'stable')
-        gc = gan_config(preset, **{'split': cfg['split'], 'seed': cfg['seed'], **g})
+        gc, gr = gan_preset(preset, **{'split': cfg['split'], 'seed': cfg['seed'], **g})
         inputs = _inputs(cfg, 'gan', fp); state = _stamp(out, 'gan', inputs)
         if state == 'finished': gan = load_gan(out / 'gan' / 'gan.pt'); say('      loaded the trained GAN')
         else:
             _start(out, 'gan', inputs); seed_everything(cfg['seed'])
             gan = ConditionalGAN(gc, conds[gc.cond_mode].shape[1], ds.n_classes)
-            h = train_gan(gan, ds, conds[gc.cond_mode], out=out / 'gan', resume=state == 'started', progress=progress)
-            _done(out, 'gan', inputs, epochs_run=len(h['history']))
-            say(f"      GAN ({preset}, {gc.image_size} px, on the EEG {gc.cond_mode}): {len(h['history'])} epochs")
+            h = train_gan(gan, ds, gr, conditions=conds[gc.cond_mode], out=out / 'gan', resume=state == 'started', progress=progress)
+            _done(out, 'gan', inputs, epochs_run=h.epochs_run)
+            say(f"      GAN ({preset}, {gc.image_size} px, on the EEG {gc.cond_mode}): {h.epochs_run} epochs")
         gan.eval(); gens['gan'] = (gan, gc.cond_mode)
     if 'vae' in gcfg:
         v = dict(gcfg['vae']); mode = v.pop('cond_mode', 'feature')
@@ -348,9 +352,9 @@ def _stage_generators(cfg, out, ds, pre, enc, fp, progress, say) -> dict:
         else:
             _start(out, 'vae', inputs); seed_everything(cfg['seed'])
             vae = EEGVAE(conds[mode].shape[1], **arch)
-            h = train_vae(vae, conds[mode], ds, vc, out=out / 'vae', resume=state == 'started', progress=progress, extra=dict(cond_mode=mode))
-            _done(out, 'vae', inputs, epochs_run=len(h['history']), best_epoch=h['best_epoch'])
-            say(f"      VAE ({vae.image_size} px, on the EEG {mode}): best epoch {h['best_epoch']} of {len(h['history'])}")
+            h = train_vae(vae, ds, vc, conditions=conds[mode], out=out / 'vae', resume=state == 'started', progress=progress, extra=dict(cond_mode=mode))
+            _done(out, 'vae', inputs, epochs_run=h.epochs_run, best_epoch=h.best_epoch)
+            say(f"      VAE ({vae.image_size} px, on the EEG {mode}): best epoch {h.best_epoch} of {h.epochs_run}")
         vae.eval(); gens['vae'] = (vae, mode)
     for name, (g, mode) in gens.items(): EEGToImage(pre, enc, g, mode).save(out / f'decoder_{name}')   # always from the models just used
     return dict(conditions=conds, generators=gens)
@@ -581,7 +585,8 @@ def load_run(path: str | Path, # a run directory written by `run`
              cache: bool = True, device=None) -> Run:
     "Load a finished run from its directory."
     from brain2image.preprocess import Preprocessor
-    from brain2image.training import load_encoder, load_checkpoint
+    from brain2image.training import load_encoder
+    from brain2image.fitting import load_checkpoint
     from brain2image.gan import load_gan
     from brain2image.vae import load_vae
     path = Path(path)

@@ -217,5 +217,5 @@ def train_fresh_encoder(ds: EEGImageDataset, # preprocessed data with the split 
         enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
         img = image_embeddings(train_image_encoder(ds, seed=seed), ds) if tc.objective == 'clip' else None
         r = train_encoder(enc, ds, tc, out=out, image_embeddings=img, progress=False)
-    if not r['finished']: raise RuntimeError(f'{split}: encoder training did not finish')
+    if not r.finished: raise RuntimeError(f'{split}: encoder training did not finish')
     return enc.eval()

@@ -55,7 +55,7 @@ def _torch_load(path, what: str):
             return torch.load(path, weights_only=True, map_location='cpu')
     except pickle.UnpicklingError as e:
         # torch raises this one type both for a refused global and for a damaged stream; only its message tells them apart
-        m = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        m = re.search(r'unsupported global:? (?:GLOBAL )?(\S+)', str(e), re.I)   # torch 2.6-2.13 and 2.14 word it differently
         asks = f'asks for {m.group(1)}, ' if m else ''
         if 'weights only' in str(e).lower():
             raise DataFormatError(path, '<file>', f'holds Python objects beyond tensors, lists and dicts ({asks}refused by torch.load(weights_only=True)): '

@@ -53,7 +53,7 @@ def plot_similarity(sim: np.ndarray, names, title='ground-truth class similarity
 # %% ../nbs/10b_report.ipynb #5f9993a7
 def _history(path: Path) -> list:
     "The per-epoch history a training checkpoint holds; [] when it is missing or unreadable (its curve is left out)."
-    from brain2image.training import load_checkpoint
+    from brain2image.fitting import load_checkpoint
     if not path.exists(): return []
     try: c = load_checkpoint(path)
     except (DataFormatError, FileNotFoundError): return []     # damaged, code-carrying or vanished; anything else is a bug and surfaces
@@ -63,7 +63,7 @@ def plot_training(run_dir: str | Path):
     "Training curves of a run: encoder accuracy, GAN losses, VAE losses (those that exist)."
     import matplotlib.pyplot as plt
     d = Path(run_dir)
-    curves = [('encoder', _history(d / 'encoder' / 'checkpoint.pt'), [('train_loss', 'train loss'), ('val_acc', 'validation accuracy')]),
+    curves = [('encoder', _history(d / 'encoder' / 'encoder_checkpoint.pt'), [('train_loss', 'train loss'), ('val_acc', 'validation accuracy')]),
               ('GAN', _history(d / 'gan' / 'gan_checkpoint.pt'), [('loss_d', 'D loss'), ('loss_g', 'G loss')]),
               ('VAE', _history(d / 'vae' / 'vae_checkpoint.pt'), [('train_loss', 'train loss'), ('val_loss', 'validation loss')])]
     curves = [c for c in curves if c[1]]

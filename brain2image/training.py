@@ -12,16 +12,17 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from .core import DataFormatError, atomic_path, get_device, get_logger, seed_everything
+from .core import DataFormatError, atomic_path, get_device, seeded
+from .fitting import Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint, split_parts, check_recipe_type
 from .data import EEGImageDataset
 from .encoders import EEGEncoder, make_encoder
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'MONITORS', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective',
            'ClipObjective', 'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor',
-           'train_image_encoder', 'image_embeddings', 'TrainConfig', 'check_train_config', 'epoch_order',
-           'balanced_sampling_weights', 'check_encoder_data', 'encode', 'train_encoder', 'save_checkpoint',
-           'load_checkpoint', 'save_encoder', 'load_encoder', 'init_distributed', 'main']
+           'train_image_encoder', 'image_embeddings', 'TrainConfig', 'ddp_info', 'epoch_order',
+           'balanced_sampling_weights', 'check_encoder_data', 'encode', 'EncoderTask', 'train_encoder', 'save_encoder',
+           'load_encoder', 'init_distributed', 'main']
 
 # %% ../nbs/05_encoder_training.ipynb #cdf68ebf
 class CrossEntropyObjective(nn.Module):
@@ -156,19 +157,19 @@ def image_embeddings(net: nn.Module, ds: EEGImageDataset, size: int = 32, device
 
 # %% ../nbs/05_encoder_training.ipynb #86235738
 @dataclass
-class TrainConfig:
-    "The recipe for `train_encoder`."
-    objective: str = 'ce'         # 'ce', 'triplet', 'supcon', 'clip'
-    epochs: int = 40              # at most this many epochs
-    batch_size: int = 64          # global batch (split across ranks under DDP)
+class TrainConfig(Recipe):
+    "The recipe for `train_encoder` (the architecture is `make_encoder`'s business); choices are checked when it is made."
+    objective: str = option('ce', 'ce', 'triplet', 'supcon', 'clip')
+    epochs: int = positive(40)    # at most this many epochs
+    batch_size: int = positive(64)  # global batch (split across ranks under DDP)
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    optimizer: str = 'adamw'      # 'adam' or 'adamw'
-    scheduler: str = 'cosine'     # 'cosine' or 'none'
+    optimizer: str = option('adamw', 'adam', 'adamw')
+    scheduler: str = option('cosine', 'cosine', 'none')
     warmup_epochs: int = 1
-    patience: int = 10           # early stopping: epochs without a better validation score (0 = off)
-    monitor: str = 'val_bacc'     # 'val_bacc' (balanced accuracy), 'val_acc' (higher is better) or 'val_loss' (lower is better)
-    balance: str = 'auto'         # class-weighted loss: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
+    patience: int = 10            # early stopping: epochs without a better validation score (0 = off)
+    monitor: str = option('val_bacc', 'val_bacc', 'val_acc', 'val_loss')  # balanced accuracy, accuracy (higher is better) or loss (lower)
+    balance: str = option('auto', 'auto', 'weight', 'none')  # class-weighted loss: 'auto' = when the training classes are imbalanced
     grad_clip: float | None = 1.0
     split: str = 'by_image'       # the dataset split to use
     train_part: str = 'train'
@@ -181,19 +182,9 @@ PAPER_RECIPE = TrainConfig(objective='ce', epochs=200, batch_size=16, lr=1e-3, w
 
 MONITORS = dict(val_bacc='balanced accuracy', val_acc='accuracy', val_loss='loss')   # TrainConfig.monitor -> what it is, in words
 
-_CHOICES = dict(objective=('ce', 'triplet', 'supcon', 'clip'), optimizer=('adam', 'adamw'), scheduler=('cosine', 'none'),
-                monitor=tuple(MONITORS), balance=('auto', 'weight', 'none'))
-
-def check_train_config(cfg: TrainConfig) -> TrainConfig:
-    "Raise a ValueError naming the field when a choice of `cfg` is not one of its options (a typo must not pick another behaviour)."
-    for k, options in _CHOICES.items():
-        if getattr(cfg, k) not in options: raise ValueError(f'TrainConfig.{k}={getattr(cfg, k)!r}: expected one of {list(options)}')
-    for k in ('epochs', 'batch_size'):
-        if not (isinstance(getattr(cfg, k), int) and getattr(cfg, k) >= 1): raise ValueError(f'TrainConfig.{k}={getattr(cfg, k)!r}: expected a positive integer')
-    return cfg
-
 # %% ../nbs/05_encoder_training.ipynb #8f04c3ae
-def _ddp_info():
+def ddp_info() -> tuple[int, int]:
+    "(rank, world size) of this process: (0, 1) outside a process group."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -269,120 +260,90 @@ def _tensors(ds, idx):
     return (torch.from_numpy(np.ascontiguousarray(ds.eeg[idx], dtype=np.float32)), torch.from_numpy(ds.labels[idx]),
             torch.from_numpy(ds.image_index[idx]))
 
-def _parts(ds, cfg):
-    if cfg.split not in ds.splits:
-        raise DataFormatError(ds.source, 'splits', f'no split {cfg.split!r}; available: {list(ds.splits)} (make one with brain2image.data.split_by)')
-    sp = ds.splits[cfg.split]
-    for p in (cfg.train_part, cfg.val_part):
-        if p not in sp or len(sp[p]) == 0: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {p!r} is missing or empty')
-    return sp[cfg.train_part], sp[cfg.val_part]
+class EncoderTask(Task):
+    "`train_encoder` as `fit` runs it: one epoch of the objective (+ a linear probe), validation, the state to save."
+    kind = 'encoder'
+    def __init__(self, encoder: EEGEncoder, ds: EEGImageDataset, cfg: TrainConfig, image_embeddings, dev, extra: dict | None):
+        self.rank, self.world = ddp_info()
+        self.encoder, self.ds, self.cfg, self.dev, self.extra = encoder, ds, cfg, dev, extra or {}
+        self.monitor, self.higher_is_better, self.patience = cfg.monitor, cfg.monitor != 'val_loss', cfg.patience
+        self.is_main, self.desc = self.rank == 0, f'{encoder.encoder_name}/{cfg.objective}'
+        tr_idx, va_idx = split_parts(ds, cfg.split, (cfg.train_part, cfg.val_part))
+        cw = class_weights(ds.labels[tr_idx], ds.n_classes, cfg.balance)
+        opts = dict(cfg.objective_options, **({'class_weight': cw} if cw is not None and cfg.objective == 'ce' else {}))
+        self.objective = make_objective(cfg.objective, encoder.feature_dim, image_embeddings, **opts).to(dev)
+        self.probe_w = None if cw is None else cw.to(dev)
+        encoder.to(dev)
+        self.model = nn.parallel.DistributedDataParallel(encoder) if self.world > 1 else encoder
+        self.train_data, self.val_data = _tensors(ds, tr_idx), _tensors(ds, va_idx)
+        self.params = list(encoder.parameters()) + list(self.objective.parameters())
+        self.opt = (torch.optim.AdamW if cfg.optimizer == 'adamw' else torch.optim.Adam)(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps = len(epoch_order(len(tr_idx), 0, cfg.seed, cfg.batch_size, self.rank, self.world))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg, steps))
 
+    def modules(self): return dict(encoder=self.encoder, objective=self.objective)
+    def optimizers(self): return dict(optimizer=self.opt, scheduler=self.sched)
+    def identity(self): return dict(model=self.encoder.config, recipe={k: v for k, v in self.cfg.to_dict().items() if k != 'epochs'})
+    def save_extra(self): return dict(extra=self.extra, ch_names=list(self.ds.ch_names), sfreq=self.ds.sfreq, class_names=list(self.ds.class_names))
+
+    def train_epoch(self, epoch):
+        cfg, obj, dev = self.cfg, self.objective, self.dev
+        (xtr, ytr, itr), tot, n = self.train_data, 0.0, 0
+        self.model.train(); obj.train()
+        for b in epoch_order(len(xtr), epoch, cfg.seed, cfg.batch_size, self.rank, self.world):
+            xb, yb, ib = xtr[b].to(dev), ytr[b].to(dev), itr[b].to(dev)
+            f = self.model(xb)
+            logits = self.encoder.head(f if obj.uses_head else f.detach())
+            loss = obj(f, logits, yb, ib)
+            if not obj.uses_head: loss = loss + F.cross_entropy(logits, yb, weight=self.probe_w)   # linear probe on detached features
+            self.opt.zero_grad(set_to_none=True); loss.backward()
+            if cfg.grad_clip: nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+            self.opt.step(); self.sched.step()
+            tot += loss.item() * len(b); n += len(b)
+        return dict(train_loss=tot / max(n, 1), lr=self.sched.get_last_lr()[0])
+
+    def validate(self, epoch):
+        val_loss, val_acc, val_bacc = _evaluate(self.encoder, self.objective, *self.val_data, 512, self.dev)
+        return dict(val_loss=val_loss, val_acc=val_acc, val_bacc=val_bacc)
+
+    def finish(self, result, out):
+        self.encoder.objective = self.objective
+        if result.finished and out is not None and self.is_main and result.best_score is not None:
+            save_encoder(out / 'encoder.pt', self.encoder, self.ds, extra=dict(self.extra, train_config=self.cfg.to_dict(),
+                                                                                  best_epoch=result.best_epoch, best_score=result.best_score))
+
+# %% ../nbs/05_encoder_training.ipynb #25894b46
 def train_encoder(encoder: EEGEncoder, # built by make_encoder for this data's shape
-                  ds: EEGImageDataset, # preprocessed data with the split named in `cfg`
-                  cfg: TrainConfig | None = None, # the recipe (default: TrainConfig())
-                  out: str | Path | None = None, # run folder for checkpoint.pt and encoder.pt (None: no files)
-                  resume: bool = True, # continue from out/checkpoint.pt if it exists
-                  image_embeddings=None, # [n_images, D] for the 'clip' objective
+                  ds: EEGImageDataset, # preprocessed data with the split named in `recipe`
+                  recipe: TrainConfig | None = None, # how to train (default: TrainConfig())
+                  *,
+                  conditions=None, # unused: the encoder makes the conditions (kept for the one signature of every trainer)
+                  out: str | Path | None = None, # folder for encoder_checkpoint.pt and encoder.pt (None: no files)
+                  resume: bool = True, # continue from out/encoder_checkpoint.pt if it exists
                   device=None, # default: get_device()
                   progress: bool = True,
-                  max_epochs_this_call: int | None = None, # stop after this many epochs (a time budget; resume later)
-                  extra: dict | None = None, # JSON-able info stored in the checkpoint (e.g. the preprocessing)
-                 ) -> dict:
-    "Train `encoder` on `ds`; returns the history and best score. The encoder ends with its best weights."
-    from tqdm.auto import tqdm
-    cfg = cfg or TrainConfig()
-    rank, world = _ddp_info()
+                  max_epochs_this_call: int | None = None, # stop after this many epochs (resume later)
+                  time_budget_s: float | None = None, # stop at the end of the first epoch past this many seconds (resume later)
+                  extra: dict | None = None, # JSON-able info stored with the model (e.g. the preprocessing)
+                  image_embeddings=None, # [n_images, D] for the 'clip' objective
+                 ) -> TrainResult:
+    "Train `encoder` on `ds` (the best validation epoch is kept); under torchrun, on every process."
+    cfg = check_recipe_type(recipe, TrainConfig, 'train_encoder')
+    if conditions is not None: raise ValueError('train_encoder: conditions are what the encoder makes; pass none')
+    rank, world = ddp_info()
     dev = get_device(device)
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
-    check_encoder_data(encoder, ds); check_train_config(cfg)
-    seed_everything(cfg.seed)
-    tr_idx, va_idx = _parts(ds, cfg)
-    cw = class_weights(ds.labels[tr_idx], ds.n_classes, cfg.balance)
-    opts = dict(cfg.objective_options, **({'class_weight': cw} if cw is not None and cfg.objective == 'ce' else {}))
-    objective = make_objective(cfg.objective, encoder.feature_dim, image_embeddings, **opts).to(dev)
-    probe_w = None if cw is None else cw.to(dev)
-    encoder.to(dev)
-    model = nn.parallel.DistributedDataParallel(encoder) if world > 1 else encoder
-    xtr, ytr, itr = _tensors(ds, tr_idx); xva, yva, iva = _tensors(ds, va_idx)
-    params = list(encoder.parameters()) + list(objective.parameters())
-    opt = (torch.optim.AdamW if cfg.optimizer == 'adamw' else torch.optim.Adam)(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = len(epoch_order(len(xtr), 0, cfg.seed, cfg.batch_size, rank, world))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
-    state = dict(epoch=-1, history=[], best_score=None, best_epoch=-1, bad_epochs=0, best_encoder=None, best_objective=None)
-    ckpt = Path(out) / 'checkpoint.pt' if out is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        c = load_checkpoint(ckpt)
-        if c['encoder_config'] != encoder.config: raise DataFormatError(ckpt, 'encoder_config', f'the checkpoint holds {c["encoder_config"]}, the encoder to train is {encoder.config}; use another out folder or resume=False')
-        encoder.load_state_dict(c['encoder']); objective.load_state_dict(c['objective'])
-        opt.load_state_dict(c['optimizer']); sched.load_state_dict(c['scheduler']); torch.set_rng_state(c['rng'])
-        state = c['state']
-    log = get_logger('training')
-    higher = cfg.monitor != 'val_loss'
-    first = cfg.epochs if state.get('stopped_early') else state['epoch'] + 1   # early-stopped: nothing left to train
-    last = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, first + max_epochs_this_call)
-    bar = tqdm(range(first, last), desc=f'{encoder.encoder_name}/{cfg.objective}', disable=not progress or rank != 0,
-               initial=first, total=cfg.epochs)
-    stopped = False
-    for epoch in bar:
-        model.train(); objective.train(); t0 = time.time(); tot, n = 0.0, 0
-        for b in epoch_order(len(xtr), epoch, cfg.seed, cfg.batch_size, rank, world):
-            xb, yb, ib = xtr[b].to(dev), ytr[b].to(dev), itr[b].to(dev)
-            f = model(xb)
-            logits = encoder.head(f if objective.uses_head else f.detach())
-            loss = objective(f, logits, yb, ib)
-            if not objective.uses_head: loss = loss + F.cross_entropy(logits, yb, weight=probe_w)   # linear probe on detached features
-            opt.zero_grad(set_to_none=True); loss.backward()
-            if cfg.grad_clip: nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step(); sched.step()
-            tot += loss.item() * len(b); n += len(b)
-        val_loss, val_acc, val_bacc = _evaluate(encoder, objective, xva, yva, iva, 512, dev)
-        score = dict(val_loss=val_loss, val_acc=val_acc, val_bacc=val_bacc)[cfg.monitor]
-        rec = dict(epoch=epoch, train_loss=tot / max(n, 1), val_loss=val_loss, val_acc=val_acc, val_bacc=val_bacc,
-                   lr=sched.get_last_lr()[0], seconds=time.time() - t0)
-        state['history'].append(rec); state['epoch'] = epoch
-        if state['best_score'] is None or (score > state['best_score'] if higher else score < state['best_score']):
-            state.update(best_score=score, best_epoch=epoch, bad_epochs=0,
-                         best_encoder={k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
-                         best_objective={k: v.detach().cpu().clone() for k, v in objective.state_dict().items()})
-        else: state['bad_epochs'] += 1
-        bar.set_postfix(loss=f'{rec["train_loss"]:.3f}', val_bacc=f'{val_bacc:.3f}', best=f'{state["best_score"]:.3f}')
-        stopped = bool(cfg.patience) and state['bad_epochs'] >= cfg.patience
-        state['stopped_early'] = stopped
-        if ckpt is not None and rank == 0:
-            save_checkpoint(ckpt, dict(encoder_config=encoder.config, encoder=encoder.state_dict(), objective=objective.state_dict(),
-                                       optimizer=opt.state_dict(), scheduler=sched.state_dict(), rng=torch.get_rng_state(),
-                                       state=state, train_config=asdict(cfg), extra=extra or {}, ch_names=list(ds.ch_names),
-                                       sfreq=ds.sfreq, class_names=list(ds.class_names)))
-        if stopped: log.info(f'early stop at epoch {epoch}: no better {cfg.monitor} for {cfg.patience} epochs'); break
-    done = stopped or state.get('stopped_early', False) or state['epoch'] + 1 >= cfg.epochs
-    if done and state['best_encoder'] is not None:
-        encoder.load_state_dict(state['best_encoder']); objective.load_state_dict(state['best_objective'])
-        if out is not None and rank == 0: save_encoder(Path(out) / 'encoder.pt', encoder, ds, extra=dict(extra or {}, train_config=asdict(cfg),
-                                                                                                         best_epoch=state['best_epoch'], best_score=state['best_score']))
-    encoder.objective = objective
-    return dict(history=state['history'], best_score=state['best_score'], best_epoch=state['best_epoch'], finished=done,
-                stopped_early=state.get('stopped_early', False))
+    check_encoder_data(encoder, ds)
+    with seeded(cfg.seed):
+        task = EncoderTask(encoder, ds, cfg, image_embeddings, dev, extra)
+        return fit(task, cfg.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)
 
 # %% ../nbs/05_encoder_training.ipynb #6c96308c
-def save_checkpoint(path, obj: dict):
-    "torch.save `obj` to `path` atomically."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
-    return Path(path)
-
-def load_checkpoint(path) -> dict:
-    "torch.load with weights_only=True; a damaged or code-carrying file gives a DataFormatError."
-    path = Path(path)
-    if not path.is_file(): raise DataFormatError(path, '<file>', 'checkpoint not found')
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        kind = 'it would execute code on load, so it was not loaded' if 'weights_only' in str(e) or 'Unsupported global' in str(e) else 'corrupt or truncated'
-        raise DataFormatError(path, '<file>', f'not a readable brain2image checkpoint: {kind} ({type(e).__name__})') from None
-
 def save_encoder(path, encoder: EEGEncoder, ds: EEGImageDataset | None = None, extra: dict | None = None) -> Path:
     "Save weights + config (+ the data's channels, rate and classes) so `load_encoder` rebuilds it from the file alone."
     info = dict(ch_names=list(ds.ch_names), sfreq=ds.sfreq, n_times=ds.n_times, class_names=list(ds.class_names)) if ds is not None else {}
     return save_checkpoint(path, dict(kind='brain2image.encoder', encoder_config=encoder.config, encoder=encoder.state_dict(),
-                                      data=info, extra=json.loads(json.dumps(extra or {}, default=float))))
+                                      data=info, extra=plain(extra or {})))
 
 def load_encoder(path, ds: EEGImageDataset | None = None, device=None) -> EEGEncoder:
     "Rebuild an encoder from `save_encoder`'s file; with `ds`, refuse data it was not trained for."
@@ -401,14 +362,14 @@ def init_distributed() -> tuple[int, int]:
         backend = 'nccl' if torch.cuda.is_available() and os.environ.get('BRAIN2IMAGE_DEVICE', 'auto') != 'cpu' else 'gloo'
         if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
         dist.init_process_group(backend)
-    return _ddp_info()
+    return ddp_info()
 
 def main(argv=None):
     "Train an encoder on a saved dataset (works under torchrun)."
     from brain2image.data import load_dataset
     p = argparse.ArgumentParser(prog='python -m brain2image.training', description=main.__doc__)
     p.add_argument('data', help='a dataset folder written by EEGImageDataset.save (preprocessed)')
-    p.add_argument('out', help='run folder (checkpoint.pt, encoder.pt, history.json)')
+    p.add_argument('out', help='run folder (encoder_checkpoint.pt, encoder.pt, history.json)')
     p.add_argument('--encoder', default='lstm'); p.add_argument('--encoder-options', default='{}', help='JSON')
     p.add_argument('--feature-dim', type=int, default=128)
     for f in TrainConfig.__dataclass_fields__.values():
@@ -423,7 +384,7 @@ def main(argv=None):
         enc = make_encoder(a.encoder, ds.n_chans, ds.n_times, ds.n_classes, a.feature_dim, **json.loads(a.encoder_options))
         res = train_encoder(enc, ds, cfg, out=a.out, resume=not a.no_resume, device=a.device, progress=rank == 0)
         if rank == 0:
-            with atomic_path(Path(a.out) / 'history.json') as tmp: tmp.write_text(json.dumps(res, indent=1, default=float))
+            with atomic_path(Path(a.out) / 'history.json') as tmp: tmp.write_text(json.dumps(res.to_dict(), indent=1, default=float))
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
     return 0

@@ -4,19 +4,22 @@
 
 # %% ../nbs/06a_vae.ipynb #c42d3fa9
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass, asdict
+import math
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import DataFormatError, get_device, seed_everything
-from .training import save_checkpoint, load_checkpoint, epoch_order, balanced_sampling_weights
+from fastcore.basics import patch
+from .core import DataFormatError, get_device, seeded
+from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint,
+                                 split_parts, check_recipe_type)
+from .training import epoch_order, balanced_sampling_weights
 from .conditioning import StimulusBank, save_grid, grid_trials
 
 # %% auto #0
-__all__ = ['EEGVAE', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'train_vae', 'save_vae', 'load_vae', 'plot_vae_history']
+__all__ = ['EEGVAE', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'VAETask', 'train_vae', 'save_vae', 'load_vae', 'plot_vae_history']
 
 # %% ../nbs/06a_vae.ipynb #f1564bf5
 def _n_up(image_size: int) -> int:
@@ -124,17 +127,17 @@ def vae_loss(images: torch.Tensor, # decoded [B, 3, S, S]
 
 # %% ../nbs/06a_vae.ipynb #9f3c3dfa
 @dataclass
-class VAEConfig:
-    "The recipe for `train_vae`."
-    epochs: int = 30
-    batch_size: int = 64
+class VAEConfig(Recipe):
+    "The recipe for `train_vae` (options are checked where it is made)."
+    epochs: int = positive(30)
+    batch_size: int = positive(64)
     lr: float = 1e-3              # Adam
     weight_decay: float = 0.0
     kl_weight: float = 1.0        # 1 = the ELBO (with recon='mse': a Gaussian decoder of variance 1/2)
     kl_warmup_epochs: int = 0     # KL weight rises linearly from 0 over this many epochs (0 = off)
-    recon: str = 'mse'            # 'mse' or 'l1'
+    recon: str = option('mse', 'mse', 'l1')
     grad_clip: float | None = 10.0
-    balance: str = 'auto'         # class-balanced epochs: 'auto' (when the training classes are imbalanced), 'weight' or 'none'
+    balance: str = option('auto', 'auto', 'weight', 'none')   # class-balanced epochs: 'auto' (when the training classes are imbalanced)
     split: str = 'by_image'       # the dataset split to use
     train_part: str = 'train'
     val_part: str = 'val'
@@ -147,14 +150,6 @@ def kl_weight_at(cfg: VAEConfig, t: float) -> float:
     return cfg.kl_weight if cfg.kl_warmup_epochs <= 0 else cfg.kl_weight * min(1.0, t / cfg.kl_warmup_epochs)
 
 # %% ../nbs/06a_vae.ipynb #75b7a02b
-def _parts(ds, cfg: VAEConfig):
-    if cfg.split not in ds.splits:
-        raise DataFormatError(ds.source, 'splits', f'no split {cfg.split!r}; available: {list(ds.splits)} (make one with brain2image.data.split_by)')
-    sp = ds.splits[cfg.split]
-    for p in (cfg.train_part, cfg.val_part):
-        if p not in sp or len(sp[p]) == 0: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {p!r} is missing or empty')
-    return torch.from_numpy(np.asarray(sp[cfg.train_part], dtype=np.int64)), torch.from_numpy(np.asarray(sp[cfg.val_part], dtype=np.int64))
-
 @torch.no_grad()
 def _validate(vae, conditions, bank, idx, cfg, dev, batch_size=256):
     "Mean validation losses with fixed noise (deterministic, comparable across epochs)."
@@ -166,98 +161,97 @@ def _validate(vae, conditions, bank, idx, cfg, dev, batch_size=256):
         for k in tot: tot[k] += float(l[k]) * len(b)
     return {k: v / len(idx) for k, v in tot.items()}
 
-def train_vae(vae: EEGVAE,
+# %% ../nbs/06a_vae.ipynb #2519a01a
+class VAETask(Task):
+    "`train_vae` as `fit` runs it: an epoch of the ELBO, the validation loss (kept at its lowest), a sample grid, vae.pt."
+    kind, monitor, higher_is_better = 'vae', 'val_loss', False
+    def __init__(self, vae: EEGVAE, ds, cfg: VAEConfig, conditions, bank, dev, extra):
+        self.vae, self.ds, self.cfg, self.conditions, self.bank, self.dev, self.extra = vae, ds, cfg, conditions, bank, dev, extra or {}
+        self.keep_best, self.desc = cfg.keep_best, f'VAE {vae.image_size}px'
+        self.tr, self.va = (torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in split_parts(ds, cfg.split, (cfg.train_part, cfg.val_part)))
+        if len(self.tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(self.tr)} trial(s); BatchNorm needs at least 2')
+        self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, cfg.balance)
+        self.opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.grid = grid_trials(ds, cfg.split)
+        self.grid_noise = torch.randn(len(self.grid), cfg.grid_samples, vae.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+
+    def modules(self): return dict(vae=self.vae)
+    def optimizers(self): return dict(optimizer=self.opt)
+    def identity(self): return dict(model=self.vae.config, recipe={k: v for k, v in self.cfg.to_dict().items() if k != 'epochs'})
+
+# %% ../nbs/06a_vae.ipynb #c6930695
+@patch
+def train_epoch(self: VAETask, epoch):
+    cfg, vae, dev = self.cfg, self.vae, self.dev
+    vae.train(); acc = dict(loss=0.0, recon=0.0, kl=0.0); n = 0
+    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
+    batches = [self.tr[b] for b in epoch_order(len(self.tr), epoch, cfg.seed, cfg.batch_size, weights=self.weights) if len(b) > 1]  # BatchNorm needs 2+
+    for i, idx in enumerate(batches):
+        w = kl_weight_at(cfg, epoch + i / len(batches))
+        noise = torch.randn(len(idx), vae.z_dim, generator=g).to(dev)
+        x, mu, logvar = vae(self.conditions[idx].to(dev), noise)
+        l = vae_loss(x, self.bank.targets(idx, g).to(dev), mu, logvar, w, cfg.recon)
+        self.opt.zero_grad(set_to_none=True); l['loss'].backward()
+        if cfg.grad_clip: nn.utils.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
+        self.opt.step()
+        for k in acc: acc[k] += float(l[k].detach()) * len(idx)
+        n += len(idx)
+    return dict(train_loss=acc['loss'] / n, train_recon=acc['recon'] / n, train_kl=acc['kl'] / n, kl_weight=w)
+
+@patch
+def validate(self: VAETask, epoch):
+    return {f'val_{k}': v for k, v in _validate(self.vae, self.conditions, self.bank, self.va, self.cfg, self.dev).items()}
+
+@patch
+def end_epoch(self: VAETask, epoch, out):
+    "The epoch's grid: per class a held-out trial's stimulus, its mean decoding, then samples."
+    if out is None: return
+    vae, c = self.vae, self.conditions[self.grid].to(self.dev)
+    cols = [self.bank.targets(self.grid, torch.Generator().manual_seed(self.cfg.seed)), vae.generate(torch.zeros(len(self.grid), vae.z_dim), c).cpu()]
+    cols += [vae.generate(self.grid_noise[:, j], c).cpu() for j in range(self.cfg.grid_samples)]
+    save_grid(torch.stack(cols, 1).flatten(0, 1), Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=len(cols),
+              upscale=2 if vae.image_size <= 32 else 1)
+
+@patch
+def finish(self: VAETask, result, out):
+    self.vae.eval()
+    if result.finished and out is not None:
+        save_vae(Path(out) / 'vae.pt', self.vae, extra=dict(self.extra, train_config=self.cfg.to_dict(), history=result.history,
+                                                            best_epoch=result.best_epoch))
+
+# %% ../nbs/06a_vae.ipynb #f3ad1c23
+def train_vae(vae: EEGVAE, # built for the conditions' size and the image size wanted
+              ds, # the (preprocessed) EEGImageDataset: labels, stimuli, the split named in `recipe`
+              recipe: VAEConfig | None = None, # how to train (default: VAEConfig())
+              *,
               conditions: torch.Tensor, # [n_trials, cond_dim]: one condition per trial of `ds` (eeg_conditions)
-              ds, # the (preprocessed) EEGImageDataset: labels, stimuli, split
-              cfg: VAEConfig | None = None, # the recipe (default: VAEConfig())
               out: str | Path | None = None, # run folder: vae_checkpoint.pt, samples/, vae.pt (None: no files)
               resume: bool = True, # continue from out/vae_checkpoint.pt if it exists
-              progress: bool = True,
-              max_epochs_this_call: int | None = None, # stop after this many epochs (a time budget; resume later)
-              bank: StimulusBank | None = None, # the stimuli at the VAE's size (default: built from ds)
               device=None, # default: get_device()
+              progress: bool = True,
+              max_epochs_this_call: int | None = None, # stop after this many epochs (resume later)
+              time_budget_s: float | None = None, # stop at the end of the first epoch past this many seconds (resume later)
               extra: dict | None = None, # info stored in vae.pt (e.g. encoder config, preprocessing)
-             ) -> dict:
-    "Train `vae` to decode each trial's condition into the stimulus it saw; returns the loss history."
-    from tqdm.auto import tqdm
-    cfg = cfg or VAEConfig()
+              bank: StimulusBank | None = None, # the stimuli at the VAE's size (default: built from ds)
+             ) -> TrainResult:
+    "Train `vae` to decode each trial's condition into the stimulus it saw (the lowest validation loss is kept)."
+    cfg = check_recipe_type(recipe, VAEConfig, 'train_vae')
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
     if conditions.ndim != 2 or conditions.shape != (len(ds), vae.cond_dim):
         raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {vae.cond_dim}] (one condition of the VAE\'s cond_dim per trial), got {tuple(conditions.shape)}')
     bank = bank or StimulusBank(ds, vae.image_size)
     if bank.size != vae.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the VAE makes {vae.image_size} px')
-    dev = get_device(device); seed_everything(cfg.seed); vae.to(dev)
-    tr, va = _parts(ds, cfg)
-    if len(tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(tr)} trial(s); BatchNorm needs at least 2')
-    sw = balanced_sampling_weights(ds.labels[tr.numpy()], ds.n_classes, cfg.balance)
-    opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gt = grid_trials(ds, cfg.split)
-    grid_noise = torch.randn(len(gt), cfg.grid_samples, vae.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    state = dict(epoch=-1, history=[], best_val=None, best_epoch=-1, best_vae=None)
-    ckpt = Path(out) / 'vae_checkpoint.pt' if out is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        c = load_checkpoint(ckpt)
-        same = lambda d: {k: v for k, v in d.items() if k != 'epochs'}     # more epochs may be asked for on resume
-        if c['vae_config'] != vae.config or same(c['train_config']) != same(asdict(cfg)):
-            raise DataFormatError(ckpt, 'vae_config', f'the checkpoint was trained with {c["vae_config"]} and {c["train_config"]}; '
-                                  f'this call has {vae.config} and {asdict(cfg)}; use another out folder or resume=False')
-        vae.load_state_dict(c['vae']); opt.load_state_dict(c['optimizer']); torch.set_rng_state(c['rng']); state = c['state']
-    first = state['epoch'] + 1
-    last = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, first + max_epochs_this_call)
-    bar = tqdm(range(first, last), desc=f'VAE {vae.image_size}px', disable=not progress, initial=first, total=cfg.epochs)
-    for epoch in bar:
-        vae.train(); t0 = time.time(); acc = dict(loss=0.0, recon=0.0, kl=0.0); n = 0
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        batches = [tr[b] for b in epoch_order(len(tr), epoch, cfg.seed, cfg.batch_size, weights=sw) if len(b) > 1]  # BatchNorm needs 2+
-        for i, idx in enumerate(batches):
-            w = kl_weight_at(cfg, epoch + i / len(batches))
-            noise = torch.randn(len(idx), vae.z_dim, generator=g).to(dev)
-            x, mu, logvar = vae(conditions[idx].to(dev), noise)
-            l = vae_loss(x, bank.targets(idx, g).to(dev), mu, logvar, w, cfg.recon)
-            opt.zero_grad(set_to_none=True); l['loss'].backward()
-            if cfg.grad_clip: nn.utils.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
-            opt.step()
-            for k in acc: acc[k] += float(l[k].detach()) * len(idx)
-            n += len(idx)
-        val = _validate(vae, conditions, bank, va, cfg, dev)
-        rec = dict(epoch=epoch, train_loss=acc['loss'] / n, train_recon=acc['recon'] / n, train_kl=acc['kl'] / n,
-                   val_loss=val['loss'], val_recon=val['recon'], val_kl=val['kl'], kl_weight=w, seconds=time.time() - t0)
-        state['history'].append(rec); state['epoch'] = epoch
-        if state['best_val'] is None or rec['val_loss'] < state['best_val']:
-            state.update(best_val=rec['val_loss'], best_epoch=epoch, best_vae={k: v.detach().cpu().clone() for k, v in vae.state_dict().items()})
-        bar.set_postfix(loss=f'{rec["train_loss"]:.1f}', val=f'{rec["val_loss"]:.1f}', kl=f'{rec["val_kl"]:.1f}')
-        if out is not None:
-            c = conditions[gt].to(dev)
-            cols = [bank.targets(gt, torch.Generator().manual_seed(cfg.seed)), vae.generate(torch.zeros(len(gt), vae.z_dim), c).cpu()]   # stimulus, mean decoding
-            cols += [vae.generate(grid_noise[:, j], c).cpu() for j in range(cfg.grid_samples)]  # samples
-            save_grid(torch.stack(cols, 1).flatten(0, 1), Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=len(cols),
-                      upscale=2 if vae.image_size <= 32 else 1)
-            save_checkpoint(ckpt, dict(kind='brain2image.vae_checkpoint', vae_config=vae.config, vae=vae.state_dict(),
-                                       optimizer=opt.state_dict(), rng=torch.get_rng_state(), state=state, train_config=asdict(cfg)))
-    finished = state['epoch'] + 1 >= cfg.epochs
-    if finished and cfg.keep_best and state['best_vae'] is not None: vae.load_state_dict(state['best_vae'])
-    vae.eval()
-    if finished and out is not None:
-        save_vae(Path(out) / 'vae.pt', vae, extra=dict(extra or {}, train_config=asdict(cfg), history=state['history'], best_epoch=state['best_epoch']))
-    return dict(history=state['history'], finished=finished, best_epoch=state['best_epoch'], best_val_loss=state['best_val'])
+    dev = get_device(device)
+    with seeded(cfg.seed):
+        task = VAETask(vae.to(dev), ds, cfg, conditions, bank, dev, extra)
+        return fit(task, cfg.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)
 
 # %% ../nbs/06a_vae.ipynb #1a024b6e
-def _plain(x, where='extra'):
-    "`x` as what torch.load(weights_only=True) reads: dicts, lists, str, numbers, None, tensors."
-    if isinstance(x, dict): return {str(k): _plain(v, f'{where}[{k!r}]') for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_plain(v, f'{where}[{i}]') for i, v in enumerate(x)]
-    if torch.is_tensor(x): return x.detach().cpu()
-    if isinstance(x, np.ndarray): return torch.from_numpy(np.ascontiguousarray(x))
-    if isinstance(x, np.generic): return x.item()
-    if x is None or isinstance(x, (str, bool, int, float)): return x
-    if isinstance(x, Path): return str(x)
-    raise TypeError(f'{where}: a {type(x).__name__} cannot be stored in vae.pt; use numbers, strings, lists, dicts or tensors')
-
 def save_vae(path, vae: EEGVAE, # the model to save
              extra: dict | None = None, # e.g. dict(encoder_config=..., preprocessing=pre.to_dict(), cond_mode='posterior')
             ) -> Path:
     "Save config + weights (+ `extra`) so `load_vae` rebuilds the VAE from the file alone."
-    return save_checkpoint(path, dict(kind='brain2image.vae', vae_config=vae.config, vae=vae.state_dict(), extra=_plain(extra or {})))
+    return save_checkpoint(path, dict(kind='brain2image.vae', vae_config=vae.config, vae=vae.state_dict(), extra=plain(extra or {})))
 
 def load_vae(path, device=None) -> EEGVAE:
     "Rebuild a VAE saved by `save_vae` / `train_vae` (weights_only=True), in eval mode; `vae.extra` holds the extra dict."

@@ -5,7 +5,7 @@ from brain2image.preprocess import Preprocessor
 from brain2image.encoders import make_encoder
 from brain2image.training import TrainConfig, train_encoder
 from brain2image.conditioning import eeg_conditions, cond_dim
-from brain2image.gan import ConditionalGAN, gan_config, train_gan
+from brain2image.gan import ConditionalGAN, gan_preset, train_gan
 from brain2image.decode import EEGToImage, load_decoder
 
 # Images in [-1, 1] recomputed through a network: equal up to float round-off (BLAS kernels differ with batch, threads, CPU).
@@ -18,8 +18,9 @@ def decoder():
     torch.manual_seed(0)
     enc = make_encoder('lstm', ds.n_chans, ds.n_times, ds.n_classes, hidden_size=16)
     train_encoder(enc, ds, TrainConfig(epochs=1, batch_size=64), progress=False)
-    gan = ConditionalGAN(gan_config('paper', image_size=32, ngf=8, ndf=8, epochs=1), cond_dim(enc, 'feature'), ds.n_classes)
-    train_gan(gan, ds, eeg_conditions(enc, ds, 'feature'), progress=False)
+    cfg, rc = gan_preset('paper', image_size=32, ngf=8, ndf=8, epochs=1)
+    gan = ConditionalGAN(cfg, cond_dim(enc, 'feature'), ds.n_classes)
+    train_gan(gan, ds, rc, conditions=eeg_conditions(enc, ds, 'feature'), progress=False)
     return raw, EEGToImage(pre, enc, gan, 'feature')
 
 def test_raw_eeg_to_images(decoder):

@@ -1,7 +1,8 @@
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 from brain2image.core import DataFormatError
-from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, gan_config, train_gan, load_gan, gan_step)
+from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, GANRecipe, gan_config, gan_preset, train_gan,
+                            load_gan, save_gan, gan_step)
 from brain2image.synthetic import make_synthetic
 from weights import assert_same_weights
 
@@ -22,8 +23,9 @@ def test_shapes(size):
         assert out.shape == (2,) and (aux is None) == (preset == 'paper')
 
 def test_paper_defaults():
-    cfg = gan_config('paper')
-    assert (cfg.z_dim, cfg.image_size, cfg.cond_mode, cfg.loss, cfg.lr_g, cfg.betas) == (100, 64, 'feature', 'bce', 2e-4, (0.5, 0.999))
+    cfg, rc = gan_preset('paper')
+    assert (cfg.z_dim, cfg.image_size, cfg.cond_mode, rc.loss, rc.lr_g, rc.betas) == (100, 64, 'feature', 'bce', 2e-4, (0.5, 0.999))
+    assert rc == GANRecipe()     # the paper's recipe is train_gan's default
     gan = ConditionalGAN(cfg, 128, 40)
     assert gan.G.fc.in_features == 100 + 128
 
@@ -32,34 +34,63 @@ def test_paper_defaults():
                                     dict(cond_bn=True)])
 def test_each_switch_trains_a_step(switch, tiny):
     ds, cond = tiny
-    gan = ConditionalGAN(gan_config('paper', image_size=32, ngf=8, ndf=8, **switch), ds.n_classes, ds.n_classes)
-    og, od = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (gan.G, gan.D))
-    y = torch.from_numpy(ds.labels[:16])
-    r = gan_step(gan, og, od, torch.rand(16, 3, 32, 32) * 2 - 1, cond[:16], y)
-    assert all(np.isfinite(v) for v in r.values())
+    cfg, rc = gan_preset('paper', image_size=32, ngf=8, ndf=8, **switch)
+    torch.manual_seed(0); gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
+    torch.manual_seed(0); ref = ConditionalGAN(gan_config('paper', image_size=32, ngf=8, ndf=8), ds.n_classes, ds.n_classes)
+    y = torch.from_numpy(ds.labels[:16]); real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    losses = []
+    for g, r in ((gan, rc), (ref, GANRecipe())):
+        og, od = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (g.G, g.D))
+        torch.manual_seed(2); losses.append(gan_step(g, r, og, od, real, cond[:16], y))
+    assert all(np.isfinite(v) for v in losses[0].values())
+    assert losses[0]['loss_d'] != pytest.approx(losses[1]['loss_d'], rel=1e-4)   # the switch is not ignored: D's loss changes
 
 def test_train_resume_and_load(tiny, tmp_path):
     ds, cond = tiny
-    cfg = gan_config('stable', ngf=8, ndf=8, epochs=3)
+    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=3)
     torch.manual_seed(0); a = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
-    ha = train_gan(a, ds, cond, out=tmp_path / 'a', progress=False)
-    assert ha['finished'] and len(ha['history']) == 3
+    ha = train_gan(a, ds, rc, conditions=cond, out=tmp_path / 'a', progress=False)
+    assert ha.finished and ha.epochs_run == 3 and ha.best_epoch == 2 and ha.monitor is None
     assert len(list((tmp_path / 'a' / 'samples').glob('epoch_*.png'))) == 3
     torch.manual_seed(0); b = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
-    train_gan(b, ds, cond, out=tmp_path / 'b', progress=False, max_epochs_this_call=1)
+    hb = train_gan(b, ds, rc, conditions=cond, out=tmp_path / 'b', progress=False, max_epochs_this_call=1)
+    assert not hb.finished and not (tmp_path / 'b' / 'gan.pt').exists()
     torch.manual_seed(5); c = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
-    hc = train_gan(c, ds, cond, out=tmp_path / 'b', progress=False)
-    np.testing.assert_allclose([h['loss_d'] for h in hc['history']], [h['loss_d'] for h in ha['history']], rtol=1e-4, atol=1e-5)
+    hc = train_gan(c, ds, rc, conditions=cond, out=tmp_path / 'b', progress=False)
+    np.testing.assert_allclose([h['loss_d'] for h in hc.history], [h['loss_d'] for h in ha.history], rtol=1e-4, atol=1e-5)
     assert_same_weights(a, c)
     back = load_gan(tmp_path / 'a' / 'gan.pt')
     z = torch.randn(4, cfg.z_dim)
     torch.testing.assert_close(back.generate(z, cond[:4]), a.generate(z, cond[:4]), rtol=1e-5, atol=1e-5)   # images in [-1, 1]
+    assert back.cfg == cfg and back.extra['train_config'] == rc.to_dict()
+    with pytest.raises(DataFormatError, match='identity.recipe'):    # another recipe in the same folder is refused, naming the field
+        train_gan(ConditionalGAN(cfg, ds.n_classes, ds.n_classes), ds, GANRecipe(**{**rc.to_dict(), 'betas': (0.5, 0.9)}),
+                  conditions=cond, out=tmp_path / 'a', progress=False)
+
+def test_load_gan_from_before_the_recipe_split(tiny, tmp_path):
+    "A gan.pt whose config held the recipe too (older files) still loads; the recipe lands in extra['train_config']."
+    from brain2image.fitting import save_checkpoint
+    ds, cond = tiny
+    torch.manual_seed(0); gan = ConditionalGAN(gan_config('stable', ngf=8, ndf=8), ds.n_classes, ds.n_classes)
+    old = dict(gan.cfg.to_dict(), loss='hinge', lr_g=1e-3, betas=[0.0, 0.999], epochs=60)
+    save_checkpoint(tmp_path / 'old.pt', dict(kind='brain2image.gan', gan_config=old, cond_dim=ds.n_classes, n_classes=ds.n_classes,
+                                              gan=gan.state_dict(), extra={}))
+    back = load_gan(tmp_path / 'old.pt')
+    assert back.cfg == gan.cfg and back.extra['train_config']['loss'] == 'hinge'
 
 def test_bad_conditions(tiny):
     ds, cond = tiny
-    gan = ConditionalGAN(gan_config('stable', ngf=8, ndf=8, epochs=1), ds.n_classes, ds.n_classes)
-    with pytest.raises(DataFormatError, match='expected \\[320 trials, 4\\]'): train_gan(gan, ds, cond[:, :3], progress=False)
+    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1)
+    gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
+    with pytest.raises(DataFormatError, match='expected \\[320 trials, 4\\]'): train_gan(gan, ds, rc, conditions=cond[:, :3], progress=False)
+    with pytest.raises(DataFormatError, match="no split 'by_run'"):
+        train_gan(gan, ds, GANRecipe(epochs=1, split='by_run'), conditions=cond, progress=False)
+    with pytest.raises(ValueError, match='pass conditions'): train_gan(gan, ds, rc, progress=False)
+    with pytest.raises(TypeError, match='recipe must be a GANRecipe'): train_gan(gan, ds, cfg, conditions=cond, progress=False)
     with pytest.raises(ValueError, match='unknown GAN preset'): gan_config('big')
+    with pytest.raises(ValueError, match="GANRecipe.loss='wgan'"): gan_preset('stable', loss='wgan')
+    with pytest.raises(ValueError, match='GANRecipe field'): gan_config('stable', lr_g=1e-3)
+    with pytest.raises(TypeError, match='must be a GANConfig'): ConditionalGAN(rc, 4, 4)
     with pytest.raises(ValueError, match='image_size=48'): Generator(10, image_size=48)
 
 def test_finetune_encoder_changes_encoder(tiny):
@@ -67,6 +98,7 @@ def test_finetune_encoder_changes_encoder(tiny):
     ds, _ = tiny
     enc = make_encoder('transformer', ds.n_chans, ds.n_times, ds.n_classes)
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    gan = ConditionalGAN(gan_config('stable', ngf=8, ndf=8, epochs=1, finetune_encoder=True), ds.n_classes, ds.n_classes)
-    train_gan(gan, ds, encoder=enc, progress=False)
+    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1, finetune_encoder=True)
+    gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
+    train_gan(gan, ds, rc, encoder=enc, progress=False)
     assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())

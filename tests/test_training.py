@@ -5,7 +5,8 @@ from brain2image.core import DataFormatError
 from brain2image.data import load_dataset
 from brain2image.encoders import make_encoder
 from brain2image.synthetic import make_synthetic
-from brain2image.training import (TrainConfig, train_encoder, encode, load_encoder, save_encoder, load_checkpoint,
+from brain2image.fitting import load_checkpoint, TrainResult
+from brain2image.training import (TrainConfig, train_encoder, encode, load_encoder, save_encoder,
                                   make_objective, train_image_encoder, image_embeddings)
 from weights import assert_same_weights
 
@@ -30,9 +31,9 @@ def test_deterministic(tiny):
 
 def test_learns_and_stops_early(tiny):
     enc, r = _train(tiny, TrainConfig(epochs=40, batch_size=32, patience=4), name='transformer')
-    assert r['best_score'] > 1.5 * (1 / tiny.n_classes), r['history'][-1]     # chance 0.25; LDA reaches ~0.55 on tiny
-    assert r['stopped_early'] and len(r['history']) < 40
-    assert r['history'][r['best_epoch']]['val_bacc'] == r['best_score']     # the epoch is picked on balanced validation accuracy
+    assert r.best_score > 1.5 * (1 / tiny.n_classes), r.history[-1]     # chance 0.25; LDA reaches ~0.55 on tiny
+    assert r.stopped_early and r.epochs_run < 40
+    assert r.history[r.best_epoch]['val_bacc'] == r.best_score     # the epoch is picked on balanced validation accuracy
 
 def test_resume_matches_uninterrupted(tiny, tmp_path):
     cfg = TrainConfig(epochs=5, batch_size=32, patience=0, objective='supcon')
@@ -40,28 +41,40 @@ def test_resume_matches_uninterrupted(tiny, tmp_path):
     torch.manual_seed(0)
     enc = make_encoder('transformer', tiny.n_chans, tiny.n_times, tiny.n_classes, dropout=0.1)
     r1 = train_encoder(enc, tiny, cfg, out=tmp_path / 'b', progress=False, max_epochs_this_call=2)
-    assert not r1['finished'] and not (tmp_path / 'b' / 'encoder.pt').exists()
+    assert not r1.finished and not (tmp_path / 'b' / 'encoder.pt').exists()
     torch.manual_seed(99)   # a new process: other global RNG, other init - the checkpoint must restore everything
     enc2 = make_encoder('transformer', tiny.n_chans, tiny.n_times, tiny.n_classes, dropout=0.1)
     r2 = train_encoder(enc2, tiny, cfg, out=tmp_path / 'b', progress=False)
-    assert r2['finished'] and len(r2['history']) == len(rf['history'])
-    np.testing.assert_allclose([h['val_loss'] for h in r2['history']], [h['val_loss'] for h in rf['history']], rtol=1e-4, atol=1e-5)
+    assert r2.finished and r2.epochs_run == rf.epochs_run
+    np.testing.assert_allclose([h['val_loss'] for h in r2.history], [h['val_loss'] for h in rf.history], rtol=1e-4, atol=1e-5)
     assert_same_weights(full, enc2)
 
 def test_resume_after_early_stop_trains_no_more(tiny, tmp_path):
     "A run that stopped early is finished: running it again loads the best weights instead of training on."
     cfg = TrainConfig(epochs=40, batch_size=32, patience=2)
     a, ra = _train(tiny, cfg, out=tmp_path, name='conv', kernel_length=16)
-    assert ra['stopped_early'] and len(ra['history']) < 40
+    assert ra.stopped_early and ra.epochs_run < 40
     b, rb = _train(tiny, cfg, out=tmp_path, seed=5, name='conv', kernel_length=16)
-    assert rb['finished'] and len(rb['history']) == len(ra['history'])
+    assert rb.finished and rb.epochs_run == ra.epochs_run
     for k, v in a.state_dict().items(): assert torch.equal(v, b.state_dict()[k]), k    # exact: b loads the stored best weights, nothing recomputed
 
 def test_resume_refuses_other_model(tiny, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=32, patience=0)
     _train(tiny, TrainConfig(epochs=1, batch_size=32), out=tmp_path)
     enc = make_encoder('lstm', tiny.n_chans, tiny.n_times, tiny.n_classes, hidden_size=16)
-    with pytest.raises(DataFormatError, match='encoder_config'): train_encoder(enc, tiny, cfg, out=tmp_path, progress=False)
+    with pytest.raises(DataFormatError, match='identity.model'): train_encoder(enc, tiny, cfg, out=tmp_path, progress=False)
+    enc = make_encoder('lstm', tiny.n_chans, tiny.n_times, tiny.n_classes)
+    with pytest.raises(DataFormatError, match='identity.recipe'):       # same model, another recipe: refused too, naming the field
+        train_encoder(enc, tiny, TrainConfig(epochs=2, batch_size=16), out=tmp_path, progress=False)
+
+def test_recipe_is_checked(tiny):
+    "A typo in a recipe fails loudly instead of silently picking another behaviour."
+    with pytest.raises(ValueError, match="TrainConfig.monitor='val_f1'"): TrainConfig(monitor='val_f1')
+    with pytest.raises(ValueError, match="positive integer"): TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['lr_rate'\]"): TrainConfig.from_dict(dict(lr_rate=0.1))
+    assert TrainConfig.from_dict(TrainConfig(lr=0.01).to_dict()) == TrainConfig(lr=0.01)
+    with pytest.raises(TypeError, match='recipe must be a TrainConfig'):
+        train_encoder(make_encoder('conv', tiny.n_chans, tiny.n_times, tiny.n_classes, kernel_length=16), tiny, dict(epochs=1))
 
 @pytest.mark.parametrize('objective', ['ce', 'triplet', 'supcon', 'clip'])
 def test_objectives_train(tiny, objective):
@@ -73,7 +86,7 @@ def test_objectives_train(tiny, objective):
     torch.manual_seed(0)
     enc = make_encoder('conv', tiny.n_chans, tiny.n_times, tiny.n_classes, kernel_length=16)
     res = train_encoder(enc, tiny, TrainConfig(epochs=3, batch_size=32, objective=objective), image_embeddings=emb, progress=False)
-    assert np.isfinite([h['train_loss'] for h in res['history']]).all()
+    assert np.isfinite([h['train_loss'] for h in res.history]).all()
     f = encode(enc, tiny)
     assert f.shape == (len(tiny), 128) and np.isfinite(f).all()
 

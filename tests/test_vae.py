@@ -73,69 +73,69 @@ def test_kl_weight_changes_loss():
 
 def test_training_decreases_loss(tiny, onehot):
     vae = _vae(tiny)
-    h = train_vae(vae, onehot, tiny, VAEConfig(epochs=2, batch_size=32), progress=False)
-    hist = h['history']
-    assert h['finished'] and len(hist) == 2
+    h = train_vae(vae, tiny, VAEConfig(epochs=2, batch_size=32), conditions=onehot, progress=False)
+    hist = h.history
+    assert h.finished and len(hist) == 2
     assert hist[1]['train_loss'] < hist[0]['train_loss'] and hist[1]['val_loss'] < hist[0]['val_loss']
     assert {'val_recon', 'val_kl', 'kl_weight', 'seconds'} <= set(hist[0])
 
 def test_kl_weight_changes_training(tiny, onehot):
     a, b = _vae(tiny), _vae(tiny)
-    ha = train_vae(a, onehot, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=0.0), progress=False)
-    hb = train_vae(b, onehot, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=5.0), progress=False)
-    assert ha['history'][0]['train_loss'] != pytest.approx(hb['history'][0]['train_loss'], rel=1e-3)
+    ha = train_vae(a, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=0.0), conditions=onehot, progress=False)
+    hb = train_vae(b, tiny, VAEConfig(epochs=1, batch_size=32, kl_weight=5.0), conditions=onehot, progress=False)
+    assert ha.history[0]['train_loss'] != pytest.approx(hb.history[0]['train_loss'], rel=1e-3)
     assert not torch.allclose(a.mu.weight, b.mu.weight, rtol=1e-4, atol=1e-5)
 
 # repeated and resumed runs agree up to round-off (not bit for bit: BLAS kernels differ with threads and CPU); those tests pin device='cpu'
 def test_deterministic(tiny, onehot):
     cfg = VAEConfig(epochs=1, batch_size=32)
     a, b = _vae(tiny), _vae(tiny)
-    train_vae(a, onehot, tiny, cfg, progress=False, device='cpu'); train_vae(b, onehot, tiny, cfg, progress=False, device='cpu')
+    train_vae(a, tiny, cfg, conditions=onehot, progress=False, device='cpu'); train_vae(b, tiny, cfg, conditions=onehot, progress=False, device='cpu')
     assert_same_weights(a, b)
 
 def test_resume_matches_uninterrupted(tiny, onehot, tmp_path):
     cfg = VAEConfig(epochs=3, batch_size=32, kl_warmup_epochs=2, grid_samples=2)
     full = _vae(tiny)
-    hf = train_vae(full, onehot, tiny, cfg, out=tmp_path / 'a', progress=False, device='cpu')
+    hf = train_vae(full, tiny, cfg, out=tmp_path / 'a', conditions=onehot, progress=False, device='cpu')
     part = _vae(tiny)
-    h1 = train_vae(part, onehot, tiny, cfg, out=tmp_path / 'b', progress=False, device='cpu', max_epochs_this_call=2)
-    assert not h1['finished'] and (tmp_path / 'b' / 'vae_checkpoint.pt').exists() and not (tmp_path / 'b' / 'vae.pt').exists()
+    h1 = train_vae(part, tiny, cfg, out=tmp_path / 'b', conditions=onehot, progress=False, device='cpu', max_epochs_this_call=2)
+    assert not h1.finished and (tmp_path / 'b' / 'vae_checkpoint.pt').exists() and not (tmp_path / 'b' / 'vae.pt').exists()
     fresh = _vae(tiny, seed=99)                     # a new process: other init, other global RNG
-    h2 = train_vae(fresh, onehot, tiny, cfg, out=tmp_path / 'b', progress=False, device='cpu')
-    assert h2['finished'] and len(h2['history']) == len(hf['history'])
-    np.testing.assert_allclose([r['val_loss'] for r in h2['history']], [r['val_loss'] for r in hf['history']], rtol=1e-4, atol=1e-5)
+    h2 = train_vae(fresh, tiny, cfg, out=tmp_path / 'b', conditions=onehot, progress=False, device='cpu')
+    assert h2.finished and h2.epochs_run == hf.epochs_run
+    np.testing.assert_allclose([r['val_loss'] for r in h2.history], [r['val_loss'] for r in hf.history], rtol=1e-4, atol=1e-5)
     assert_same_weights(full, fresh)
     assert sorted(p.name for p in (tmp_path / 'a' / 'samples').iterdir()) == ['epoch_000.png', 'epoch_001.png', 'epoch_002.png']
 
 def test_resume_with_more_epochs(tiny, onehot, tmp_path):
     "Asking for more epochs on resume continues the same run: 2 then 3 epochs == 3 epochs at once."
     full = _vae(tiny)
-    train_vae(full, onehot, tiny, VAEConfig(epochs=3, batch_size=32), out=tmp_path / 'a', progress=False, device='cpu')
+    train_vae(full, tiny, VAEConfig(epochs=3, batch_size=32), out=tmp_path / 'a', conditions=onehot, progress=False, device='cpu')
     ext = _vae(tiny)
-    train_vae(ext, onehot, tiny, VAEConfig(epochs=2, batch_size=32), out=tmp_path / 'b', progress=False, device='cpu')
-    h = train_vae(_vae(tiny, seed=5), onehot, tiny, VAEConfig(epochs=3, batch_size=32), out=tmp_path / 'b', progress=False, device='cpu')
-    assert [r['epoch'] for r in h['history']] == [0, 1, 2]
+    train_vae(ext, tiny, VAEConfig(epochs=2, batch_size=32), out=tmp_path / 'b', conditions=onehot, progress=False, device='cpu')
+    h = train_vae(_vae(tiny, seed=5), tiny, VAEConfig(epochs=3, batch_size=32), out=tmp_path / 'b', conditions=onehot, progress=False, device='cpu')
+    assert [r['epoch'] for r in h.history] == [0, 1, 2]
     back = load_vae(tmp_path / 'b' / 'vae.pt', device='cpu')
     assert_same_weights(full, back)
 
 def test_keep_best(tiny, onehot):
     cfg = VAEConfig(epochs=3, batch_size=32, lr=3e-2)         # a high rate, so that the last epoch need not be the best
     best, last = _vae(tiny), _vae(tiny)
-    hb = train_vae(best, onehot, tiny, cfg, progress=False, device='cpu')
-    hl = train_vae(last, onehot, tiny, VAEConfig(**dict(vars(cfg), keep_best=False)), progress=False, device='cpu')
-    vals = [r['val_loss'] for r in hb['history']]
-    assert hb['best_epoch'] == int(np.argmin(vals)) and hb['best_val_loss'] == min(vals)
-    np.testing.assert_allclose([r['val_loss'] for r in hl['history']], vals, rtol=1e-4, atol=1e-5)   # keep_best does not change training
-    assert same_weights(best, last) == (hb['best_epoch'] == 2)
+    hb = train_vae(best, tiny, cfg, conditions=onehot, progress=False, device='cpu')
+    hl = train_vae(last, tiny, VAEConfig(**dict(vars(cfg), keep_best=False)), conditions=onehot, progress=False, device='cpu')
+    vals = [r['val_loss'] for r in hb.history]
+    assert hb.best_epoch == int(np.argmin(vals)) and hb.best_score == min(vals)
+    np.testing.assert_allclose([r['val_loss'] for r in hl.history], vals, rtol=1e-4, atol=1e-5)   # keep_best does not change training
+    assert same_weights(best, last) == (hb.best_epoch == 2)
 
 def test_resume_refuses_other_model(tiny, onehot, tmp_path):
-    train_vae(_vae(tiny), onehot, tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, progress=False)
-    with pytest.raises(DataFormatError, match='vae_config'):
-        train_vae(_vae(tiny, z_dim=4), onehot, tiny, VAEConfig(epochs=2, batch_size=32), out=tmp_path, progress=False)
+    train_vae(_vae(tiny), tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, conditions=onehot, progress=False)
+    with pytest.raises(DataFormatError, match='identity.model'):
+        train_vae(_vae(tiny, z_dim=4), tiny, VAEConfig(epochs=2, batch_size=32), out=tmp_path, conditions=onehot, progress=False)
 
 def test_load_vae_round_trip(tiny, onehot, tmp_path):
     vae = _vae(tiny)
-    train_vae(vae, onehot, tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, progress=False, device='cpu',
+    train_vae(vae, tiny, VAEConfig(epochs=1, batch_size=32), out=tmp_path, conditions=onehot, progress=False, device='cpu',
               extra=dict(encoder_config=dict(name='conv', n_chans=32), arr=np.arange(3), cond_mode='posterior'))
     back = load_vae(tmp_path / 'vae.pt', device='cpu')
     vae.cpu()
@@ -157,13 +157,18 @@ def test_condition_size_mismatch(tiny, onehot):
     with pytest.raises(ValueError, match=r'expects conditions \[batch, 4\], got shape \(2, 7\)'): vae.sample(torch.rand(2, 7))
     with pytest.raises(ValueError, match=r'expects conditions \[batch, 4\]'): vae.generate(torch.rand(2, 8), torch.rand(2, 7))
     with pytest.raises(DataFormatError, match=r'expected \[320 trials, 4\].*got \(320, 7\)'):
-        train_vae(vae, torch.rand(len(tiny), 7), tiny, VAEConfig(epochs=1), progress=False)
+        train_vae(vae, tiny, VAEConfig(epochs=1), conditions=torch.rand(len(tiny), 7), progress=False)
     with pytest.raises(DataFormatError, match=r'got \(10, 4\)'):
-        train_vae(vae, onehot[:10], tiny, VAEConfig(epochs=1), progress=False)
+        train_vae(vae, tiny, VAEConfig(epochs=1), conditions=onehot[:10], progress=False)
     with pytest.raises(ValueError, match='noise'): vae.generate(torch.rand(2, 3), onehot[:2])
-    with pytest.raises(ValueError, match='px'): train_vae(vae, onehot, tiny, VAEConfig(epochs=1), bank=StimulusBank(tiny, 64), progress=False)
+    with pytest.raises(ValueError, match='px'): train_vae(vae, tiny, VAEConfig(epochs=1), bank=StimulusBank(tiny, 64), conditions=onehot, progress=False)
     with pytest.raises(DataFormatError, match="no split 'by_run'"):
-        train_vae(vae, onehot, tiny, VAEConfig(epochs=1, split='by_run'), progress=False)
+        train_vae(vae, tiny, VAEConfig(epochs=1, split='by_run'), conditions=onehot, progress=False)
+
+def test_bad_recipe(tiny, onehot):
+    with pytest.raises(ValueError, match="VAEConfig.recon='l3'"): VAEConfig(recon='l3')
+    with pytest.raises(TypeError, match='recipe must be a VAEConfig'): train_vae(_vae(tiny), tiny, dict(epochs=1), conditions=onehot)
+    with pytest.raises(TypeError, match='conditions'): train_vae(_vae(tiny), tiny, VAEConfig(epochs=1))   # conditions are required
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match='expected 32, 64 or 128'): EEGVAE(4, image_size=100)
