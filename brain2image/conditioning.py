@@ -11,10 +11,11 @@ from torch import nn
 import torch.nn.functional as F
 from .core import atomic_path, get_device
 from .data import EEGImageDataset
-from .training import encode, images_to_tensor
+from .training import encode
+from .image_classifier import images_to_tensor
 
 # %% auto #0
-__all__ = ['MODES', 'eeg_conditions', 'cond_dim', 'StimulusBank', 'diff_augment', 'grid_trials', 'save_grid']
+__all__ = ['MODES', 'eeg_conditions', 'cond_dim', 'generate_images', 'StimulusBank', 'diff_augment', 'grid_trials', 'save_grid']
 
 # %% ../nbs/06_conditioning.ipynb #46bdbee7
 MODES = ('feature', 'posterior')
@@ -37,6 +38,29 @@ def eeg_conditions(encoder: nn.Module, # a trained encoder (brain2image.encoders
 def cond_dim(encoder: nn.Module, mode: str) -> int:
     "Size of the condition vector `eeg_conditions` gives."
     return encoder.feature_dim if mode == 'feature' else encoder.n_classes
+
+# %% ../nbs/06_conditioning.ipynb #755c362e
+@torch.no_grad()
+def generate_images(generator: nn.Module, # a model with .generate(noise [B, z_dim], cond [B, D]) and .z_dim (ConditionalGAN, EEGVAE ...)
+                    cond: torch.Tensor, # conditions [B, D] in the generator's condition space
+                    n_samples: int = 1, # images per condition
+                    seed: int = 0, # seed of the CPU generator the noise is drawn from
+                    same_noise: bool = False, # one noise vector per sample, shared by every condition
+                    mean_first: bool = True, # sample 0 of a generator with a mean code (has_mean_code) is that mean
+                    batch_size: int = 256,
+                   ) -> torch.Tensor:
+    "Images [B, n_samples, 3, H, W] in [-1, 1] (on the CPU) for conditions `cond`, by the rule every stage shares."
+    if not (hasattr(generator, 'generate') and hasattr(generator, 'z_dim')):
+        raise TypeError(f'generate_images: expected a generator with .generate(noise, cond) and .z_dim, got {type(generator).__name__}')
+    cond = torch.as_tensor(cond, dtype=torch.float32)
+    if cond.ndim != 2: raise ValueError(f'cond: expected conditions [batch, dim], got shape {tuple(cond.shape)}')
+    noise = torch.randn(1 if same_noise else len(cond), n_samples, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    if mean_first and getattr(generator, 'has_mean_code', False): noise[:, 0] = 0
+    noise = noise.expand(len(cond), -1, -1)
+    dev = next(generator.parameters()).device
+    out = [torch.cat([generator.generate(noise[i:i + batch_size, j].to(dev), cond[i:i + batch_size].to(dev)).cpu()
+                      for i in range(0, len(cond), batch_size)]) for j in range(n_samples)]
+    return torch.stack(out, 1)
 
 # %% ../nbs/06_conditioning.ipynb #f4f6248e
 class StimulusBank:

@@ -138,6 +138,7 @@ class Task:
     def validate(self, epoch: int) -> dict: return {}                        # validation numbers (the monitor among them)
     def end_epoch(self, epoch: int, out: Path | None): pass                  # after the epoch's numbers, before its checkpoint (e.g. a sample grid)
     def save_extra(self) -> dict: return {}                                  # more checkpoint entries (plain values)
+    def restore(self, checkpoint: dict): pass                                # on resume, after weights/optimisers/RNG: read back save_extra's entries
     def finish(self, result: TrainResult, out: Path | None): pass            # after the loop: write the final model file
 
 # %% ../nbs/00b_fitting.ipynb #a8f74436
@@ -162,6 +163,7 @@ def _resume(task: Task, path: Path) -> dict:
     _load_weights(task.modules(), c['modules'])
     for name, o in task.optimizers().items(): o.load_state_dict(c['optimizers'][name])
     torch.set_rng_state(c['rng'])
+    task.restore(c)
     return c['state']
 
 def _better(task, score, best) -> bool:

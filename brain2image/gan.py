@@ -164,6 +164,7 @@ class Discriminator(nn.Module):
 # %% ../nbs/07_gan.ipynb #0c16ceb9
 class ConditionalGAN(nn.Module):
     "Generator + discriminator built from a `GANConfig` and the condition size."
+    has_mean_code = False   # every sample of `conditioning.generate_images` is a noise draw
     def __init__(self, cfg: GANConfig, cond_dim: int, n_classes: int):
         super().__init__()
         if not isinstance(cfg, GANConfig): raise TypeError(f'ConditionalGAN: cfg must be a GANConfig (got {type(cfg).__name__}); see gan_config / gan_preset')

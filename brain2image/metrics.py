@@ -13,15 +13,15 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import DataFormatError, atomic_path, data_dir, get_device
+from .core import DataFormatError, atomic_path, data_dir, get_device, seeded
 from .data import EEGImageDataset
 from .stats import Score, jsonable, paired_difference, per_class_accuracy, score
-from .fitting import load_checkpoint
-from .training import SmallImageEncoder, images_to_tensor, class_weights
+from .fitting import load_checkpoint, save_checkpoint
+from .image_classifier import ImageClassifierRecipe, SmallImageEncoder, images_to_tensor, train_image_classifier
 
 # %% auto #0
-__all__ = ['AUGMENTS', 'INCEPTION_FILE', 'INCEPTION_FILES', 'INCEPTION_URLS', 'INCEPTION_FEATURES', 'CONTROLS', 'ROW_ORDER',
-           'Judge', 'train_judge', 'JudgeFeatures', 'JudgeLogits', 'inception_weights_path', 'InceptionFeatures',
+__all__ = ['INCEPTION_FILE', 'INCEPTION_FILES', 'INCEPTION_URLS', 'INCEPTION_FEATURES', 'CONTROLS', 'ROW_ORDER', 'Judge',
+           'train_judge', 'JudgeFeatures', 'JudgeLogits', 'inception_weights_path', 'InceptionFeatures',
            'inception_extractor', 'random_inception_weights', 'inception_score', 'fid', 'kid', 'kway_accuracy',
            'GenerationReport', 'evaluate_generation']
 
@@ -83,43 +83,6 @@ class Judge:
         "Judge accuracy of `images` against `labels`, with chance, interval and p-value (`brain2image.stats.score`)."
         return score(np.asarray(labels), self.predict(images).numpy(), self.n_classes, seed=seed)
 
-AUGMENTS = ('flip_shift', 'strong')
-
-def _blur(x, sigma):
-    "Gaussian blur (5 x 5, replicate padding) with one sigma per image [B]."
-    r = torch.arange(-2, 3, dtype=x.dtype)
-    k = torch.exp(-r[None] ** 2 / (2 * sigma[:, None].to(x.dtype) ** 2)); k = k / k.sum(1, keepdim=True)
-    B = len(x); w = (k[:, :, None] * k[:, None, :])[:, None].repeat(1, 3, 1, 1).reshape(B * 3, 1, 5, 5)
-    xp = F.pad(x, (2, 2, 2, 2), mode='replicate')
-    return F.conv2d(xp.reshape(1, B * 3, *xp.shape[-2:]), w, groups=B * 3).reshape(x.shape)
-
-def _augment(xb, kind, g):
-    "train_image_encoder's random flip and +-2 pixel shift; 'strong': any rotation, 0.85-1.15 scale, +-10% shift, and blur half the time."
-    if torch.rand(1, generator=g) < 0.5: xb = xb.flip(3)
-    if kind == 'flip_shift':
-        sh = torch.randint(-2, 3, (2,), generator=g).tolist(); return torch.roll(xb, sh, (2, 3))
-    B = len(xb); a = (torch.rand(B, generator=g) * 2 - 1) * math.pi
-    s = 0.85 + 0.3 * torch.rand(B, generator=g); t = (torch.rand(B, 2, generator=g) * 2 - 1) * 0.1
-    th = torch.stack([torch.stack([a.cos() / s, -a.sin() / s, t[:, 0]], 1), torch.stack([a.sin() / s, a.cos() / s, t[:, 1]], 1)], 1)
-    xb = F.grid_sample(xb, F.affine_grid(th, list(xb.shape), align_corners=False), padding_mode='border', align_corners=False)
-    return _blur(xb, 0.1 + 0.9 * torch.rand(B, generator=g)) if torch.rand(1, generator=g) < 0.5 else xb
-
-def _fit_classifier(x, y, n_classes, epochs, dim, seed, dev, progress, augment='flip_shift', batch_size=16, lr=3e-3, balance='auto'):
-    "Cross-entropy training of a SmallImageEncoder (class-weighted when classes are imbalanced): AdamW, one-cycle learning rate, random augmentation."
-    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
-    w = class_weights(y.numpy(), n_classes, balance)
-    if w is not None: w = w.to(dev)
-    net = SmallImageEncoder(n_classes, dim).to(dev)
-    opt = torch.optim.AdamW(list(net.parameters()), lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * math.ceil(len(x) / batch_size))
-    from tqdm.auto import tqdm
-    for ep in tqdm(range(epochs), desc='judge', disable=not progress):
-        net.train()
-        for b in torch.randperm(len(x), generator=g).split(batch_size):
-            loss = F.cross_entropy(net.head(net(_augment(x[b], augment, g).to(dev))), y[b].to(dev), weight=w)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-    return net.eval()
-
 def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 array [n_images, H, W, 3]
                 size: int = 32, # judge input size
                 epochs: int = 40,
@@ -133,8 +96,8 @@ def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 arra
     "Train a judge on the stimulus images of `ds`, holding out a few images per class to measure its own accuracy."
     if not isinstance(ds.images, np.ndarray) or ds.images.ndim != 4:
         raise ValueError('ds.images: expected a uint8 array [n_images, H, W, 3]; call ds.load_images(size) first')
-    if augment not in AUGMENTS: raise ValueError(f'augment={augment!r}: expected one of {AUGMENTS}')
-    if epochs < 1: raise ValueError(f'epochs: expected >= 1, got {epochs}')
+    recipe = ImageClassifierRecipe(epochs=epochs, batch_size=batch_size, lr=lr, schedule='onecycle', augment=augment, balance=balance,
+                                   size=size, seed=seed)   # checks augment, epochs, balance
     if holdout_per_class < 0: raise ValueError(f'holdout_per_class: expected >= 0, got {holdout_per_class}')
     lab = np.asarray(ds.image_labels); rng = np.random.default_rng(seed); held = []
     for k in range(ds.n_classes):
@@ -144,8 +107,8 @@ def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 arra
                              'image(s); at least one must remain to train the judge')
         held += rng.choice(idx, holdout_per_class, replace=False).tolist()
     train = np.setdiff1d(np.flatnonzero(lab >= 0), held)
-    x, y = images_to_tensor(ds.images[train], size), torch.from_numpy(lab[train]).long()
-    net = _fit_classifier(x, y, ds.n_classes, epochs, dim, seed, get_device(device), progress, augment, batch_size, lr, balance)
+    with seeded(seed): net = SmallImageEncoder(ds.n_classes, dim)
+    train_image_classifier(net, ds, recipe, images=train, device=device, progress=progress, desc='judge')
     judge = Judge(net, size, ds.class_names, heldout_images=sorted(held))
     if held: judge.heldout = judge.score(images_to_tensor(ds.images[held]), lab[held], seed=seed)
     return judge
@@ -156,8 +119,7 @@ def _save(self: Judge, path) -> Path:
     obj = dict(kind='brain2image.judge', config=dict(self.net.config), size=self.size, class_names=list(self.class_names),
                state_dict=self.net.state_dict(), heldout=self.heldout.to_dict() if self.heldout is not None else None,
                heldout_images=list(self.heldout_images))
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
-    return Path(path)
+    return save_checkpoint(path, obj)
 
 def _load(cls, path, device=None) -> Judge:
     "Rebuild a judge from `Judge.save`'s file (weights_only load)."

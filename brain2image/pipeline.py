@@ -290,7 +290,7 @@ def _stage_encoder(cfg, out, ds, fp, progress, say):
     enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
     img = None
     if tc.objective == 'clip':
-        from brain2image.training import train_image_encoder, image_embeddings
+        from brain2image.image_classifier import train_image_encoder, image_embeddings
         img = image_embeddings(train_image_encoder(ds, seed=cfg['seed']), ds)
     r = train_encoder(enc, ds, tc, out=out / 'encoder', resume=state == 'started', image_embeddings=img, progress=progress)
     if not r.finished: raise RuntimeError('encoder training did not finish')
@@ -366,16 +366,9 @@ def _savefig(fig, path):
     plt.close(fig)
 
 def _generate_fn(g, seed=0):
-    "A deterministic images-from-conditions function for a GAN (fixed noise per call) or a VAE (mean decoding)."
-    from brain2image.gan import ConditionalGAN
-    dev = next(g.parameters()).device
-    def gen(c):
-        with torch.no_grad():
-            c = c.to(dev)
-            noise = (torch.randn(len(c), g.z_dim, generator=torch.Generator().manual_seed(seed)) if isinstance(g, ConditionalGAN)
-                     else torch.zeros(len(c), g.z_dim))
-            return g.generate(noise.to(dev), c).cpu()
-    return gen
+    "Images from conditions by `conditioning.generate_images`' rule (GAN: seeded noise; VAE: its mean code), as decoders and explorers make them."
+    from brain2image.conditioning import generate_images
+    return lambda c: generate_images(g, c, 1, seed)[:, 0]
 
 def _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say) -> tuple[dict, object]:
     from brain2image import metrics as M

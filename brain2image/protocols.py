@@ -210,7 +210,8 @@ def train_fresh_encoder(ds: EEGImageDataset, # preprocessed data with the split 
                         progress: bool = False):
     "A freshly initialised encoder (same seed in every fold), trained on the fold's training trials, its epoch picked on the fold's validation trials."
     from brain2image.encoders import make_encoder
-    from brain2image.training import TrainConfig, train_encoder, train_image_encoder, image_embeddings
+    from brain2image.training import TrainConfig, train_encoder
+    from brain2image.image_classifier import train_image_encoder, image_embeddings
     ec = dict(section); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
     tc = TrainConfig(**{**ec, 'split': split, 'seed': seed})
     with seeded(seed):                                  # the caller's random state is the same after the fold as before

@@ -19,8 +19,7 @@ from .encoders import EEGEncoder, make_encoder
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'PAPER_RECIPE', 'MONITORS', 'CrossEntropyObjective', 'TripletObjective', 'SupConObjective',
-           'ClipObjective', 'make_objective', 'class_weights', 'SmallImageEncoder', 'images_to_tensor',
-           'train_image_encoder', 'image_embeddings', 'TrainConfig', 'ddp_info', 'epoch_order',
+           'ClipObjective', 'make_objective', 'class_weights', 'TrainConfig', 'ddp_info', 'epoch_order',
            'balanced_sampling_weights', 'check_encoder_data', 'encode', 'EncoderTask', 'train_encoder', 'save_encoder',
            'load_encoder', 'init_distributed', 'main']
 
@@ -92,7 +91,7 @@ def make_objective(name: str, # 'ce', 'triplet', 'supcon' or 'clip'
     "Build a training objective by name."
     if name not in OBJECTIVES: raise ValueError(f'unknown objective {name!r}; available: {sorted(OBJECTIVES)}')
     if name == 'clip':
-        if image_embeddings is None: raise ValueError("objective 'clip' needs image_embeddings [n_images, dim] (e.g. from image_embeddings(...))")
+        if image_embeddings is None: raise ValueError("objective 'clip' needs image_embeddings [n_images, dim] (e.g. from brain2image.image_classifier.image_embeddings)")
         return ClipObjective(feature_dim, image_embeddings, **options)
     return OBJECTIVES[name](**options)
 
@@ -108,52 +107,6 @@ def class_weights(labels, # training labels [n]
     cnt = np.bincount(y, minlength=n_classes).astype(np.float64)
     w = np.where(cnt > 0, len(y) / (np.count_nonzero(cnt) * np.maximum(cnt, 1)), 0.0)
     return torch.tensor(w, dtype=torch.float32)
-
-# %% ../nbs/05_encoder_training.ipynb #6cd603cf
-class SmallImageEncoder(nn.Module):
-    "A 4-block CNN for small RGB images; `forward` gives embeddings [B, dim], `head` class logits."
-    def __init__(self, n_classes: int, dim: int = 64, width: int = 32):
-        super().__init__()
-        blocks, c = [], 3
-        for w in (width, width, 2 * width, 2 * width):
-            blocks += [nn.Conv2d(c, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]; c = w
-        self.body = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, dim), nn.ReLU())
-        self.head = nn.Linear(dim, n_classes)
-        self.config = dict(n_classes=n_classes, dim=dim, width=width)
-    def forward(self, x): return self.body(x)       # x: [B, 3, H, W] in [-1, 1] -> [B, dim]
-
-def images_to_tensor(images: np.ndarray, size: int | None = None) -> torch.Tensor:
-    "uint8 [N, H, W, 3] -> float [N, 3, H, W] in [-1, 1], optionally resized to size x size."
-    x = torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False) if size else x
-
-def train_image_encoder(ds: EEGImageDataset, # a dataset whose `images` are a uint8 array (see `load_images`)
-                        epochs: int = 15, dim: int = 64, size: int = 32, seed: int = 0, device=None, progress: bool = False,
-                       ) -> SmallImageEncoder:
-    "Train a small CNN to classify the stimulus images (random flips/shifts as augmentation)."
-    if not isinstance(ds.images, np.ndarray): raise ValueError('train_image_encoder needs ds.images as a uint8 array; call ds.load_images(size) first')
-    keep = ds.image_labels >= 0
-    x, y = images_to_tensor(ds.images[keep], size), torch.from_numpy(ds.image_labels[keep])
-    dev = get_device(device); g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
-    net = SmallImageEncoder(ds.n_classes, dim).to(dev)
-    opt = torch.optim.AdamW(list(net.parameters()), 2e-3, weight_decay=1e-4)
-    from tqdm.auto import tqdm
-    for ep in tqdm(range(epochs), desc='image encoder', disable=not progress):
-        net.train()
-        for b in torch.randperm(len(x), generator=g).split(64):
-            xb = x[b]
-            if torch.rand(1, generator=g) < 0.5: xb = xb.flip(3)
-            sh = torch.randint(-2, 3, (2,), generator=g).tolist(); xb = torch.roll(xb, sh, (2, 3))
-            loss = F.cross_entropy(net.head(net(xb.to(dev))), y[b].to(dev))
-            opt.zero_grad(); loss.backward(); opt.step()
-    return net.eval()
-
-@torch.no_grad()
-def image_embeddings(net: nn.Module, ds: EEGImageDataset, size: int = 32, device=None) -> torch.Tensor:
-    "Embeddings [n_images, dim] of every image of `ds` (uint8 array images)."
-    dev = next(net.parameters()).device if device is None else get_device(device)
-    x = images_to_tensor(ds.images, size)
-    return torch.cat([net.eval()(b.to(dev)).cpu() for b in x.split(256)])
 
 # %% ../nbs/05_encoder_training.ipynb #86235738
 @dataclass

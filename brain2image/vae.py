@@ -28,6 +28,7 @@ def _n_up(image_size: int) -> int:
 
 class EEGVAE(nn.Module):
     "EEG-conditioned VAE: condition -> MLP -> q(z | eeg) = N(mu, sigma^2) -> DCGAN-style decoder -> image in [-1, 1]."
+    has_mean_code = True    # zero noise decodes the posterior mean (`conditioning.generate_images` makes it sample 0)
     def __init__(self, cond_dim: int, # size of the condition (EEG feature or class posterior)
                  z_dim: int = 64, # latent size
                  image_size: int = 64, # 32, 64 or 128 (64: the paper's size; the quickstart uses 32)

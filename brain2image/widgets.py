@@ -12,6 +12,7 @@ import torch
 import traitlets
 import ipywidgets as W
 from .core import atomic_path, data_dir, get_logger
+from .conditioning import generate_images
 from .data import EEGImageDataset
 
 # %% auto #0
@@ -411,7 +412,7 @@ class InterpolationExplorer:
                                             for k in range(ds.n_classes)]) for m, c in self.conditions.items()}
         self.out_dir = Path(out_dir) if out_dir is not None else data_dir() / 'exports'
         self.cache_size, self.path_points = int(cache_size), int(path_points)
-        self._cache, self._noise, self._k, self._quiet = OrderedDict(), {}, 0, False
+        self._cache, self._k, self._quiet = OrderedDict(), 0, False
         self.selection = selection if selection is not None else Selection()
         self.n_generated = 0                                  # generator calls (for tests and the benchmark)
         self._build(n_steps, step)
@@ -464,25 +465,13 @@ class InterpolationExplorer:
         kind, i = end
         return self.class_means[self.mode][i] if kind == 'class' else self.conditions[self.mode][i]
 
-    def _noise_for(self, name):
-        key = (name, self._k)
-        if key not in self._noise:
-            g = self.generators[name][0]
-            if not hasattr(g, 'z_dim'): self._noise[key] = None
-            else:
-                z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(self.seed + self._k))
-                from brain2image.gan import ConditionalGAN
-                self._noise[key] = z if (isinstance(g, ConditionalGAN) or self._k > 0) else torch.zeros(1, g.z_dim)   # VAE: mean code first
-        return self._noise[key]
-
     def generate(self, cond: torch.Tensor, # conditions [B, D] in the chosen generator's space
                 ) -> torch.Tensor:
-        "Images [B, 3, H, W] in [-1, 1] from the chosen generator, with the current fixed noise."
-        g = self.generators[self.generator.value][0]; z = self._noise_for(self.generator.value)
+        "Images [B, 3, H, W] in [-1, 1] from the chosen generator: `generate_images` with noise #k shared along the path (k = 0: a VAE's mean code)."
+        g = self.generators[self.generator.value][0]
         self.n_generated += 1
-        if z is None: return g(cond).detach().cpu().float()
-        dev = next(g.parameters()).device if isinstance(g, torch.nn.Module) else torch.device('cpu')
-        with torch.inference_mode(): return g.generate(z.expand(len(cond), -1).to(dev), cond.to(dev)).cpu().float()
+        if not hasattr(g, 'z_dim'): return g(cond).detach().cpu().float()
+        return generate_images(g, cond, 1, self.seed + self._k, same_noise=True, mean_first=self._k == 0)[:, 0].float()
 
     def path(self, t) -> torch.Tensor:
         "Condition(s) at position(s) t of the current path: [D] or [S, D]."
@@ -497,12 +486,9 @@ class InterpolationExplorer:
         self.ends_label.value = f'<div style="font-size:12px">{html.escape(self._label(self.a.value))} &rarr; {html.escape(self._label(self.b.value))}</div>'
         g = self.generators[self.generator.value][0]
         self.noise.disabled = not hasattr(g, 'z_dim')
-        self.noise_label.value = (f'noise #{self._k}' + (' (mean code)' if self._k == 0 and hasattr(g, 'z_dim') and not self._is_gan(g) else ''))
+        self.noise_label.value = (f'noise #{self._k}' + (' (mean code)' if self._k == 0 and getattr(g, 'has_mean_code', False) else ''))
         self._update_image(); self._update_strip(); self._update_plot()
 
-    def _is_gan(self, g):
-        from brain2image.gan import ConditionalGAN
-        return isinstance(g, ConditionalGAN)
 
     def _class_image(self, k):
         i = np.flatnonzero(np.asarray(self.ds.image_labels) == k) if self.ds.has_images else []

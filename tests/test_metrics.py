@@ -6,7 +6,7 @@ from brain2image.core import DataFormatError
 from brain2image.synthetic import make_synthetic
 from brain2image.conditioning import StimulusBank
 from brain2image.stats import score
-from brain2image.training import images_to_tensor
+from brain2image.image_classifier import images_to_tensor
 from brain2image.metrics import (Judge, train_judge, JudgeFeatures, JudgeLogits, inception_score, fid, kid, kway_accuracy,
                                  evaluate_generation, GenerationReport, inception_weights_path, inception_extractor,
                                  random_inception_weights, INCEPTION_FILE)
