@@ -11,10 +11,9 @@ from brain2image.training import (TrainConfig, train_encoder, encode, load_encod
 from weights import assert_same_weights
 
 @pytest.fixture(scope='module')
-def tiny():
-    ds = make_synthetic('tiny', progress=False)
-    ds.eeg = (ds.eeg - ds.eeg.mean((0, 2), keepdims=True)) / ds.eeg.std((0, 2), keepdims=True)
-    return ds
+def tiny(tiny_standardised):
+    "This module trains encoders: the tiny preset with standardised channels (conftest.tiny_standardised)."
+    return tiny_standardised
 
 
 def _train(ds, cfg, out=None, seed=0, name='lstm', **kw):
