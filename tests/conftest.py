@@ -20,6 +20,37 @@ def shared_data():
         pytest.skip('../shared/data not found (set BRAIN2IMAGE_SHARED_DATA): real-data test skipped')
     return root
 
+# --- the tiny synthetic dataset (4 classes x 4 stimulus images, 320 trials x 32 channels x 60 samples) ---------------
+# Module-scoped: each test module gets its own copy (as when every module built it), so a test that edits the
+# dataset cannot leak into another module; make_synthetic('tiny') takes well under a second.
+@pytest.fixture(scope='module')
+def tiny():
+    "The tiny synthetic preset (block design, seed 0), as `make_synthetic('tiny')` makes it."
+    from brain2image.synthetic import make_synthetic
+    return make_synthetic('tiny', progress=False)
+
+@pytest.fixture(scope='module')
+def tiny_standardised():
+    "The tiny preset with every channel standardised over trials and time (what encoder training expects)."
+    from brain2image.synthetic import make_synthetic
+    ds = make_synthetic('tiny', progress=False)
+    ds.eeg = (ds.eeg - ds.eeg.mean((0, 2), keepdims=True)) / ds.eeg.std((0, 2), keepdims=True)
+    return ds
+
+@pytest.fixture(scope='module')
+def tiny_designs():
+    "The tiny preset in both designs: {'block': ..., 'random': ...}."
+    from brain2image.synthetic import make_synthetic
+    return {d: make_synthetic('tiny', design=d, progress=False) for d in ('block', 'random')}
+
+@pytest.fixture(scope='module')
+def tiny_onehot():
+    "(tiny dataset, its one-hot class codes [320, 4]): a stand-in for encoder posteriors as generator conditions."
+    import torch, torch.nn.functional as F
+    from brain2image.synthetic import make_synthetic
+    ds = make_synthetic('tiny', progress=False)
+    return ds, F.one_hot(torch.from_numpy(ds.labels), ds.n_classes).float()
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'browser: real JupyterLab + headless chromium (tools/browser_setup.sh)')
     config.addinivalue_line('markers', 'slow: long test; runs when BRAIN2IMAGE_SLOW=1 (tools/test.sh and CI set it)')

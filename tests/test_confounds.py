@@ -6,10 +6,6 @@ from brain2image.confounds import (window_features, baseline_features, slow_basi
                                    session_groups, baseline_probe, time_probe, within_block_shuffle_probe, band_probe,
                                    split_probe, confound_probes, ConfoundReport, _shuffle_within)
 
-@pytest.fixture(scope='module')
-def tiny():
-    return {d: make_synthetic('tiny', design=d, progress=False) for d in ('block', 'random')}
-
 def _gauss(n_per=60, K=4, D=20, strength=0.0, seed=0):
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(K), n_per)
@@ -79,8 +75,8 @@ def test_slow_basis_removes_offset_and_trend_keeps_10hz():
 
 # --- the probes on the synthetic designs ---
 
-def test_tiny_block_fires_random_quiet(tiny):
-    rb, rr = confound_probes(tiny['block'], progress=False), confound_probes(tiny['random'], progress=False)
+def test_tiny_block_fires_random_quiet(tiny_designs):
+    rb, rr = confound_probes(tiny_designs['block'], progress=False), confound_probes(tiny_designs['random'], progress=False)
     fired = {p.name for p in rb.probes.values() if p.fired}
     assert {'time', 'within_block_shuffle', 'split'} <= fired and rb.fired and len(rb.alarms) == len(fired)
     assert not rr.fired and rr.alarms == [] and all(p.fired is False for p in rr.probes.values())
@@ -99,8 +95,8 @@ def test_tiny_block_fires_random_quiet(tiny):
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig = rb.plot(); assert len(fig.axes) == 1; plt.close(fig)
 
-def test_probe_subset_and_split_argument(tiny):
-    ds = tiny['block']
+def test_probe_subset_and_split_argument(tiny_designs):
+    ds = tiny_designs['block']
     rep = confound_probes(ds, probes='split', progress=False, n_permutations=50)
     assert list(rep.probes) == ['split'] and rep.fired
     p = baseline_probe(ds, split='by_image', n_permutations=50)
@@ -117,8 +113,8 @@ def test_small_block_fires_all_random_none():
 
 # --- not applicable, bad input ---
 
-def test_not_applicable(tiny):
-    b = tiny['block']
+def test_not_applicable(tiny_designs):
+    b = tiny_designs['block']
     flat = EEGImageDataset(b.eeg[:, :, 10:], b.labels, b.class_names, sfreq=b.sfreq, tmin=0.0)   # no baseline, no blocks, no onsets
     rep = confound_probes(flat, progress=False, n_permutations=50)
     assert {k: p.fired is None for k, p in rep.probes.items()} == dict(baseline=True, time=True, within_block_shuffle=True, band=False, split=True)
@@ -128,8 +124,8 @@ def test_not_applicable(tiny):
     g, how = session_groups(EEGImageDataset(b.eeg, b.labels, sfreq=b.sfreq, tmin=b.tmin, onset=np.arange(len(b)) * 0.55))
     assert g.max() + 1 == len(b) // 10 and 'pseudo-blocks' in how        # onsets alone: pseudo-blocks
 
-def test_bad_input(tiny):
-    b = tiny['block']
+def test_bad_input(tiny_designs):
+    b = tiny_designs['block']
     X, y = _gauss()
     tr, te = np.arange(0, 240, 2), np.arange(1, 240, 2)
     with pytest.raises(ValueError, match='X: expected features'): decode(X[0], y, tr, te)

@@ -1,17 +1,9 @@
 import numpy as np, pytest, torch
-import torch.nn.functional as F
 from brain2image.core import DataFormatError
 from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, GANRecipe, gan_config, gan_preset, train_gan,
                             load_gan, save_gan, gan_step)
-from brain2image.synthetic import make_synthetic
 from weights import assert_same_weights
 
-
-@pytest.fixture(scope='module')
-def tiny():
-    ds = make_synthetic('tiny', progress=False)
-    cond = F.one_hot(torch.from_numpy(ds.labels), ds.n_classes).float()   # a stand-in for encoder posteriors
-    return ds, cond
 
 @pytest.mark.parametrize('size', [32, 64, 128])
 def test_shapes(size):
@@ -32,8 +24,8 @@ def test_paper_defaults():
 @pytest.mark.parametrize('switch', [dict(loss='hinge'), dict(spectral_norm=True, d_norm='none'), dict(projection=True),
                                     dict(diffaugment='color,translation,cutout'), dict(matching_aware=True), dict(aux_classifier=True),
                                     dict(cond_bn=True)])
-def test_each_switch_trains_a_step(switch, tiny):
-    ds, cond = tiny
+def test_each_switch_trains_a_step(switch, tiny_onehot):
+    ds, cond = tiny_onehot
     cfg, rc = gan_preset('paper', image_size=32, ngf=8, ndf=8, **switch)
     torch.manual_seed(0); gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
     torch.manual_seed(0); ref = ConditionalGAN(gan_config('paper', image_size=32, ngf=8, ndf=8), ds.n_classes, ds.n_classes)
@@ -45,8 +37,8 @@ def test_each_switch_trains_a_step(switch, tiny):
     assert all(np.isfinite(v) for v in losses[0].values())
     assert losses[0]['loss_d'] != pytest.approx(losses[1]['loss_d'], rel=1e-4)   # the switch is not ignored: D's loss changes
 
-def test_train_resume_and_load(tiny, tmp_path):
-    ds, cond = tiny
+def test_train_resume_and_load(tiny_onehot, tmp_path):
+    ds, cond = tiny_onehot
     cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=3)
     torch.manual_seed(0); a = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
     ha = train_gan(a, ds, rc, conditions=cond, out=tmp_path / 'a', progress=False)
@@ -67,10 +59,10 @@ def test_train_resume_and_load(tiny, tmp_path):
         train_gan(ConditionalGAN(cfg, ds.n_classes, ds.n_classes), ds, GANRecipe(**{**rc.to_dict(), 'betas': (0.5, 0.9)}),
                   conditions=cond, out=tmp_path / 'a', progress=False)
 
-def test_load_gan_from_before_the_recipe_split(tiny, tmp_path):
+def test_load_gan_from_before_the_recipe_split(tiny_onehot, tmp_path):
     "A gan.pt whose config held the recipe too (older files) still loads; the recipe lands in extra['train_config']."
     from brain2image.fitting import save_checkpoint
-    ds, cond = tiny
+    ds, cond = tiny_onehot
     torch.manual_seed(0); gan = ConditionalGAN(gan_config('stable', ngf=8, ndf=8), ds.n_classes, ds.n_classes)
     old = dict(gan.cfg.to_dict(), loss='hinge', lr_g=1e-3, betas=[0.0, 0.999], epochs=60)
     save_checkpoint(tmp_path / 'old.pt', dict(kind='brain2image.gan', gan_config=old, cond_dim=ds.n_classes, n_classes=ds.n_classes,
@@ -78,8 +70,8 @@ def test_load_gan_from_before_the_recipe_split(tiny, tmp_path):
     back = load_gan(tmp_path / 'old.pt')
     assert back.cfg == gan.cfg and back.extra['train_config']['loss'] == 'hinge'
 
-def test_bad_conditions(tiny):
-    ds, cond = tiny
+def test_bad_conditions(tiny_onehot):
+    ds, cond = tiny_onehot
     cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1)
     gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
     with pytest.raises(DataFormatError, match='expected \\[320 trials, 4\\]'): train_gan(gan, ds, rc, conditions=cond[:, :3], progress=False)
@@ -93,9 +85,9 @@ def test_bad_conditions(tiny):
     with pytest.raises(TypeError, match='must be a GANConfig'): ConditionalGAN(rc, 4, 4)
     with pytest.raises(ValueError, match='image_size=48'): Generator(10, image_size=48)
 
-def test_finetune_encoder_changes_encoder(tiny):
+def test_finetune_encoder_changes_encoder(tiny_onehot):
     from brain2image.encoders import make_encoder
-    ds, _ = tiny
+    ds, _ = tiny_onehot
     enc = make_encoder('transformer', ds.n_chans, ds.n_times, ds.n_classes)
     before = {k: v.clone() for k, v in enc.state_dict().items()}
     cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1, finetune_encoder=True)

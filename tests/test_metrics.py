@@ -3,7 +3,6 @@ import numpy as np, pytest, torch
 import torch.nn.functional as F
 from torch import nn
 from brain2image.core import DataFormatError
-from brain2image.synthetic import make_synthetic
 from brain2image.conditioning import StimulusBank
 from brain2image.stats import score
 from brain2image.image_classifier import images_to_tensor
@@ -12,10 +11,6 @@ from brain2image.metrics import (Judge, train_judge, JudgeFeatures, JudgeLogits,
                                  random_inception_weights, INCEPTION_FILE)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-
-@pytest.fixture(scope='module')
-def tiny():
-    return make_synthetic('tiny', progress=False)          # 4 classes x 4 stimulus images, 320 trials
 
 @pytest.fixture(scope='module')
 def judge(tiny):

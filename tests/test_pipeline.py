@@ -6,6 +6,29 @@ def _cli(*args, env=None, timeout=900):
     return subprocess.run([sys.executable, '-c', 'import sys; from brain2image.pipeline import main; sys.exit(main())', *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
+def _check_verdict(g: dict):
+    """The generation verdict (metrics.json generation[name]) says what its numbers say: EEG-driven exactly when the EEG images
+    beat both the shuffled-EEG and the random-code controls (significant paired differences), with the EEG accuracy and
+    interval, each control's accuracy and difference, the class-code and real-stimulus references and the trial count as
+    the scores hold them, and a table that agrees with the scores."""
+    from brain2image.stats import Score, Difference
+    v, sc = g['verdict'], {k: Score.from_dict(d) for k, d in g['scores'].items()}
+    diffs = {k: Difference(**d) for k, d in g['differences'].items()}
+    assert {'eeg', 'shuffled', 'random', 'class', 'stimuli'} <= set(sc) and {'shuffled', 'random'} <= set(diffs), (set(sc), set(diffs))
+    beats = {c: diffs[c].significant() for c in ('shuffled', 'random')}
+    assert g['eeg_driven'] == all(beats.values()), (g['eeg_driven'], beats)
+    e = sc['eeg']; lo, hi = e.value_ci
+    if g['eeg_driven']: assert v.startswith('EEG-driven: ') and 'does not beat' not in v, v
+    else: assert v.startswith('Not shown to be EEG-driven: ') and 'does not beat' in v, v
+    assert f'from the EEG, {e.value:.2f} [{lo:.2f}, {hi:.2f}]' in v, v
+    for c, label in (('shuffled', 'shuffled EEG'), ('random', 'random codes')):
+        said = f'{label} ({sc[c].value:.2f}) by {diffs[c]}' if beats[c] else f'{label} ({sc[c].value:.2f}): difference {diffs[c]}'
+        assert said in v, (said, v)                              # a control beaten is named as beaten, one not beaten as not
+    assert f'on the same {e.n} trials' in v and f'class codes give {sc["class"].value:.2f}' in v, v
+    assert f"the real stimuli {sc['stimuli'].value:.2f} (the judge's ceiling)" in v, v
+    for r, s in sc.items():
+        assert g['table'][r]['judge acc'] == pytest.approx(s.acc) and g['table'][r]['n'] == s.n == e.n, r
+
 @pytest.mark.slow
 def test_cli_tiny_run_end_to_end(tmp_path, monkeypatch):
     "The command line on the tiny preset writes a complete run directory; a second call resumes (loads) every stage."
@@ -23,7 +46,8 @@ def test_cli_tiny_run_end_to_end(tmp_path, monkeypatch):
     for g in ('gan', 'vae'):
         rows = m['generation'][g]['table']
         assert {'eeg', 'shuffled', 'class', 'random', 'stimuli'} <= set(rows)
-        assert isinstance(m['generation'][g]['verdict'], str) and m['generation'][g]['verdict']
+        _check_verdict(m['generation'][g])
+        with pytest.raises(AssertionError): _check_verdict(dict(m['generation'][g], eeg_driven=not m['generation'][g]['eeg_driven']))
     html = (out / 'report.html').read_text()
     for section in ['Summary', 'EEG -&gt; images, with controls', 'Confound probes', 'Representational similarity', 'Reproduce']:
         assert section in html, section

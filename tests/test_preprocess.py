@@ -49,9 +49,6 @@ def assert_fitted_close(a, b):
         assert (a[k] is None) == (b[k] is None), k
         if b[k] is not None: np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5 * np.abs(b['std']).max(), err_msg=k)
 
-@pytest.fixture(scope='module')
-def tiny(): return make_synthetic('tiny', progress=False)
-
 
 # --- each step does what it says ------------------------------------------------------------------------------
 def test_bandpass_removes_60_hz_keeps_10_hz():

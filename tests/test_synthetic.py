@@ -35,9 +35,6 @@ def cv_accuracy(ds, X, by='image', k=5):
 
 
 @pytest.fixture(scope='module')
-def tiny(): return make_synthetic('tiny', progress=False)
-
-@pytest.fixture(scope='module')
 def small_block(): return make_synthetic('small', progress=False)
 
 @pytest.fixture(scope='module')

@@ -1,16 +1,11 @@
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 from brain2image.core import DataFormatError
-from brain2image.synthetic import make_synthetic
 from brain2image.conditioning import StimulusBank
 from brain2image.vae import EEGVAE, VAEConfig, train_vae, vae_loss, load_vae, save_vae, kl_weight_at
 from weights import assert_same_weights, same_weights
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-
-@pytest.fixture(scope='module')
-def tiny():
-    return make_synthetic('tiny', progress=False)
 
 @pytest.fixture(scope='module')
 def onehot(tiny):

@@ -1,5 +1,5 @@
 "Headless tests of the explorers: set widget values in Python and check that the outputs change as they must."
-import io
+import html, io
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 from PIL import Image
@@ -81,7 +81,10 @@ def test_latent_recolour_without_recompute(data, counted_umap, tmp_path):
         lat.color_by.value = by
         seen[by] = tuple(lat.figures['ce'].data[0].marker.color)
         assert seen[by] == tuple(lat.figures['other'].data[0].marker.color) and len(seen[by]) == len(t)
-        assert f'{by}' in lat.legend.value or by == 'class' or by == 'split'
+        names = ({'class': list(ds.class_names), 'split': ['test']}.get(by)                  # every explored trial is a test trial
+                 or [f'{by} {v}' for v in np.unique(np.asarray(getattr(ds, by))[t])])
+        assert len(names) >= 1 and all(f'</span> {html.escape(n)}</span>' in lat.legend.value for n in names), (by, names, lat.legend.value)
+        assert lat.legend.value.count('&#9679;') == len(names), (by, lat.legend.value)       # one swatch per group, no other
     assert seen['class'] != seen['subject'] and seen['class'] != seen['block']
     assert len(set(seen['class'])) == ds.n_classes and len(set(seen['split'])) == 1      # all explored trials are test trials
     assert counted_umap == [len(t), len(t)]                                               # recolouring computed nothing
@@ -247,4 +250,9 @@ def test_from_run_tiny():
     a = ie.image.value; ie.slider.value = 0.7; assert ie.image.value != a
     assert ie.out_dir == run.dir / 'exports' and set(ie.generator.options) == set(run.generators)
     assert 'EEG features' in cs.rdms and any('images' in r for r in cs.examples)
-    if run.judge is not None: assert 'stimuli (judge)' in cs.rdms and ie.path_probs is not None
+    assert run.judge is not None, 'the tiny preset trains a judge (it has generators)'
+    assert 'stimuli (judge)' in cs.rdms and any(r.endswith('images (judge)') for r in cs.rdms) and ie.path_probs is not None
+    import dataclasses                                       # the same run without its judge: no judge panels, nothing made up
+    blind = dataclasses.replace(run, judge=None)
+    cs0, ie0 = ClassSimilarityExplorer.from_run(blind, n_permutations=100), InterpolationExplorer.from_run(blind)
+    assert not [r for r in cs0.rdms if 'judge' in r] and ie0.path_probs is None and 'no judge' in ie0.plot_note.value
