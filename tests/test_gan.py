@@ -1,8 +1,8 @@
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 from brain2image.core import DataFormatError
-from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, GANRecipe, gan_config, gan_preset, train_gan,
-                            load_gan, save_gan, gan_step)
+from brain2image.gan import (ConditionalGAN, Generator, GANRecipe, gan_config, gan_preset, train_gan,
+                            load_gan, gan_step)
 from brain2image.synthetic import make_synthetic
 from weights import assert_same_weights
 
