@@ -8,7 +8,6 @@ interval, chance, AUC and fit time, and each encoder's paired difference to the 
 side, so the ratios hold on a shared, noisy machine.
 """
 import argparse, copy, time
-import numpy as np
 import torch
 
 def _encoder_section(spec: str, base: dict) -> tuple[str, dict]:
@@ -24,7 +23,7 @@ def main(argv=None):
     from brain2image.pipeline import get_preset, validate_config, build_dataset
     from brain2image.data import split_by
     from brain2image.preprocess import Preprocessor
-    from brain2image.protocols import score_fold, protocol_result, evaluate_protocol, train_fresh_encoder
+    from brain2image.protocols import score_fold, evaluate_protocol, train_fresh_encoder
     from brain2image.baselines import compare_decoders
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--preset', default='n170')

@@ -54,7 +54,7 @@ from torch import nn
 from brain2image.encoders import make_encoder, count_parameters
 from brain2image.preprocess import Preprocessor
 from brain2image.synthetic import make_synthetic
-from brain2image.training import PAPER_RECIPE, TrainConfig, make_objective
+from brain2image.training import PAPER_RECIPE, TrainConfig
 
 RECIPES = {
     'reference': dict(

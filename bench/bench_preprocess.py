@@ -94,7 +94,7 @@ def main(argv=None):
     _, dt, _, _ = measure(lambda: Preprocessor(**params).fit_transform(ds), memory=False)
     _, dt_fir, _, _ = measure(lambda: Preprocessor(**params, notch_method='fir').fit_transform(ds, progress=False), memory=False)
     out, _, peak, rss = measure(lambda: Preprocessor(**params).fit_transform(ds, progress=False))   # again, for memory
-    out_bytes = out.eeg.nbytes; del out
+    del out
 
     # the naive loop on a subset, extrapolated
     m = min(args.naive_trials, n)

@@ -5,12 +5,12 @@
 # %% ../nbs/09a_baselines.ipynb #b5ab7e59
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from .core import DataFormatError
 from .data import EEGImageDataset
-from .stats import Score, Difference, score, paired_difference, is_imbalanced, jsonable
+from .stats import Score, score, paired_difference, is_imbalanced, jsonable
 from .confounds import window_features
 
 # %% auto #0

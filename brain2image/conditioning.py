@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import atomic_path, get_device
+from .core import atomic_path
 from .data import EEGImageDataset
 from .training import encode
 from .image_classifier import images_to_tensor

@@ -76,7 +76,7 @@ def get_device(device: str | torch.device | None = None, # 'auto', 'cpu', 'cuda'
         if mps is not None and mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
     try: dev = torch.device(device)
-    except RuntimeError as e: raise ValueError(f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda[:N]' or 'mps'") from None
+    except RuntimeError: raise ValueError(f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda[:N]' or 'mps'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available on this machine; use 'auto' or 'cpu'")
     return dev

@@ -9,7 +9,7 @@ from pathlib import Path
 from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
-from .core import DataFormatError, atomic_path, get_logger
+from .core import DataFormatError, atomic_path
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'EEGImageDataset', 'subset_splits', 'split_by', 'leave_one_subject_out', 'load_dataset']

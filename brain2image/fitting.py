@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_fitting.ipynb #812ddaee
 from __future__ import annotations
-import math, time
+import time
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import numpy as np

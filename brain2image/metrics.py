@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_metrics.ipynb #5e00cd0f
 from __future__ import annotations
-import html, math, os, warnings
+import html, os, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -106,7 +106,7 @@ def class_factors(n_classes: int) -> list[tuple[str, str]]:
     return [(SHAPES[k % n_shp], colours[k // n_shp]) for k in range(n_classes)]
 
 # %% ../nbs/02_synthetic.ipynb #865a2280
-FEATURE_NAMES = ([f'shape_fill'] + [f'shape_radial{i}' for i in range(6)] + [f'shape_harmonic{i}' for i in range(1, 7)]
+FEATURE_NAMES = (['shape_fill'] + [f'shape_radial{i}' for i in range(6)] + [f'shape_harmonic{i}' for i in range(1, 7)]
                  + ['colour_lightness', 'colour_red_green', 'colour_blue_yellow', 'size', 'x', 'y', 'background'])
 
 def make_stimuli(n_classes: int = 10, n_images_per_class: int = 10,

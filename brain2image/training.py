@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_encoder_training.ipynb #96eb4662
 from __future__ import annotations
-import argparse, json, math, os, time
-from dataclasses import dataclass, asdict, field
+import argparse, json, math, os
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch

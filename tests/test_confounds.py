@@ -3,8 +3,8 @@ import numpy as np, pytest
 from brain2image.data import EEGImageDataset
 from brain2image.synthetic import make_synthetic
 from brain2image.confounds import (window_features, baseline_features, slow_basis, decode, crossval_decode, make_folds,
-                                   session_groups, baseline_probe, time_probe, within_block_shuffle_probe, band_probe,
-                                   split_probe, confound_probes, ConfoundReport, _shuffle_within)
+                                   session_groups, baseline_probe, band_probe,
+                                   confound_probes, _shuffle_within)
 
 def _gauss(n_per=60, K=4, D=20, strength=0.0, seed=0):
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-import numpy as np, pytest, torch
+import pytest, torch
 from brain2image.core import DataFormatError
 from brain2image.synthetic import make_synthetic
 from brain2image.preprocess import Preprocessor

@@ -1,5 +1,5 @@
 import pytest, torch
-from brain2image.encoders import make_encoder, ENCODERS, count_parameters
+from brain2image.encoders import make_encoder
 
 @pytest.mark.parametrize('name', ['lstm', 'transformer', 'conv'])
 @pytest.mark.parametrize('C,T,K', [(128, 440, 40), (4, 230, 2), (17, 100, 1654)])

@@ -1,7 +1,7 @@
 import numpy as np, pytest, torch
 from brain2image.core import DataFormatError
-from brain2image.gan import (ConditionalGAN, Generator, Discriminator, GANConfig, GANRecipe, gan_config, gan_preset, train_gan,
-                            load_gan, save_gan, gan_step)
+from brain2image.gan import (ConditionalGAN, Generator, GANRecipe, gan_config, gan_preset, train_gan,
+                            load_gan, gan_step)
 from weights import assert_same_weights
 
 

@@ -1,6 +1,6 @@
 """The Preprocessor, used as a user imports it: each step does what it says, statistics come from training trials
 only, rejection reports and re-indexes, the JSON form round-trips, and incompatible data is refused."""
-import copy, json, os, time, tracemalloc, warnings
+import copy, json, time, tracemalloc
 
 import numpy as np
 import pytest

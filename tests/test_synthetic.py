@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from brain2image.data import EEGImageDataset, load_dataset
-from brain2image.synthetic import PRESETS, ground_truth_similarity, make_stimuli, make_synthetic, similarity_matrix
+from brain2image.synthetic import ground_truth_similarity, make_stimuli, make_synthetic, similarity_matrix
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

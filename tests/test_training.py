@@ -1,12 +1,10 @@
-import json, os, pickle, shutil, subprocess, sys
-from pathlib import Path
+import json, os, shutil, subprocess, sys
 import numpy as np, pytest, torch
 from brain2image.core import DataFormatError
-from brain2image.data import load_dataset
 from brain2image.encoders import make_encoder
 from brain2image.synthetic import make_synthetic
-from brain2image.fitting import load_checkpoint, TrainResult
-from brain2image.training import TrainConfig, train_encoder, encode, load_encoder, save_encoder, make_objective
+from brain2image.fitting import load_checkpoint
+from brain2image.training import TrainConfig, train_encoder, encode, load_encoder
 from brain2image.image_classifier import train_image_encoder, image_embeddings
 from weights import assert_same_weights
 
