@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from .data import EEGImageDataset
-from .stats import Score, Difference, score, paired_difference, jsonable, _labels
+from .stats import Score, Difference, score, paired_difference, jsonable, check_labels
 
 # %% auto #0
 __all__ = ['PROBES', 'window_features', 'baseline_features', 'slow_basis', 'DecodingResult', 'crossval_decode', 'decode',
            'make_folds', 'session_groups', 'session_time', 'ProbeResult', 'baseline_probe', 'drift_features',
-           'time_probe', 'within_block_shuffle_probe', 'band_probe', 'split_probe', 'ConfoundReport', 'confound_probes']
+           'time_probe', 'shuffle_within', 'within_block_shuffle_probe', 'band_probe', 'split_probe', 'ConfoundReport',
+           'confound_probes']
 
 # %% ../nbs/09_confounds.ipynb #293a015b
 def _check_ds(ds, name='ds'):
@@ -115,7 +116,7 @@ def _make_classifier(name: str):
 def _check_Xy(X, y):
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2: raise ValueError(f'X: expected features [n_trials, n_features], got shape {X.shape}')
-    y = _labels(y, 'y')
+    y = check_labels(y, 'y')
     if len(y) != len(X): raise ValueError(f'y: expected one label per row of X ({len(X)}), got {len(y)}')
     if y.min() < 0: raise ValueError(f'y: expected class indices >= 0, got {y.min()}')
     if not np.isfinite(X).all(): raise ValueError('X: holds NaN or inf values')
@@ -207,7 +208,7 @@ def make_folds(y, # class indices [n_trials] (for stratification)
                seed: int = 0, # shuffling of trials / groups into folds
               ) -> list[tuple[np.ndarray, np.ndarray]]:
     "Cross-validation folds [(train, test), ...]: by trial (stratified by class when possible) or by whole groups."
-    y = _labels(y, 'y'); n = len(y)
+    y = check_labels(y, 'y'); n = len(y)
     if not (isinstance(n_folds, (int, np.integer)) and n_folds >= 2): raise ValueError(f'n_folds={n_folds!r}: expected an integer >= 2')
     rng = np.random.default_rng(seed)
     if groups is None:
@@ -379,8 +380,9 @@ def time_probe(ds: EEGImageDataset, # the data, with blocks/runs or onsets
                        dict(groups=how, n_groups=G, position=tname, eeg_features=src), time.perf_counter() - t0)
 
 # %% ../nbs/09_confounds.ipynb #cc8a3b1e
-def _shuffle_within(groups):
-    "relabel: each training trial takes the label of the next trial along a random cycle through its block's training trials (-1 when alone)."
+def shuffle_within(groups: np.ndarray, # the block (or other group) of every trial [n]
+                  ):
+    "A `crossval_decode` relabel: each training trial takes the label of the next trial along a random cycle through its block's training trials (-1 when alone)."
     def relabel(tr, y_tr, rng):
         out, g = np.full(len(tr), -1, np.int64), groups[tr]
         for k in np.unique(g):
@@ -408,7 +410,7 @@ def within_block_shuffle_probe(ds: EEGImageDataset, # the data, with blocks/runs
     folds, ev = _folds(ds, split, n_folds, seed)
     X = window_features(ds, n_win=n_win)
     true = crossval_decode(X, ds.labels, folds, ds.n_classes, classifier, n_permutations, seed=seed).score
-    shuf = crossval_decode(X, ds.labels, folds, ds.n_classes, classifier, n_permutations, seed=seed, relabel=_shuffle_within(groups)).score
+    shuf = crossval_decode(X, ds.labels, folds, ds.n_classes, classifier, n_permutations, seed=seed, relabel=shuffle_within(groups)).score
     pure = float(np.mean([len(np.unique(ds.labels[groups == k])) == 1 for k in range(groups.max() + 1)]))   # blocks of one class
     fired = _above(shuf, min_effect, alpha)
     if fired and pure >= 0.99:

@@ -16,8 +16,9 @@ _log = get_logger('datasets')
 
 # %% auto #0
 __all__ = ['EEG_NOTEBOOKS_REPO', 'EEG_NOTEBOOKS_COMMIT', 'EEG_NOTEBOOKS_URL', 'N170_SUBJECTS', 'N170_LAYOUT', 'N170_REGISTRY',
-           'N170_IMAGE_TABLE', 'DATASETS', 'DatasetNotFound', 'DownloadError', 'ChecksumError', 'fetch_files',
-           'n170_url', 'fetch_eeg_notebooks_n170', 'load_n170', 'dataset_path', 'list_datasets']
+           'N170_IMAGE_TABLE', 'DATASETS', 'DatasetNotFound', 'DownloadError', 'ChecksumError', 'copy_from_mirror',
+           'fetch_files', 'n170_url', 'n170_registry', 'fetch_eeg_notebooks_n170', 'load_n170', 'dataset_path',
+           'list_datasets']
 
 # %% ../nbs/10a_datasets.ipynb #46aea3da
 class DatasetNotFound(FileNotFoundError):
@@ -49,7 +50,7 @@ def _file_url_path(url: str) -> Path:
     "The local path of a file:// URL."
     return Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
 
-def _copy_from_mirror(url: str, output_file: str, pooch_obj=None):
+def copy_from_mirror(url: str, output_file: str, pooch_obj=None):
     "A pooch downloader for file:// URLs: copy the mirror's file to pooch's temporary file."
     shutil.copyfile(_file_url_path(url), output_file)
 
@@ -95,7 +96,7 @@ def fetch_files(registry: Mapping[str, str], # cache path (relative, POSIX) -> S
         if missing:
             raise DatasetNotFound(f'{name}: mirror {src} lacks {len(missing)} of {len(reg)} files (first: {missing[0]}); '
                                   f'expected a folder laid out as {layout}' + (f' (or a root holding {subdir}/)' if subdir else ''))
-        urls, downloader = {k: (src / k).as_uri() for k in reg}, _copy_from_mirror
+        urls, downloader = {k: (src / k).as_uri() for k in reg}, copy_from_mirror
     elif kind == 'url':
         urls, downloader = {k: src + urllib.parse.quote(k) for k in reg}, pooch.HTTPDownloader(progressbar=False, timeout=30)
     else:
@@ -274,7 +275,9 @@ def n170_url(fname: str, # a path of the local layout, e.g. 'N170/subject1_sessi
 # %% ../nbs/10a_datasets.ipynb #ac6949ca
 N170_IMAGE_TABLE = {'face': 'faces/*_3.jpg', 'house': 'houses/*.3.jpg'}   # the shown stimuli, in stim/face_house
 
-def _n170_registry(subjects) -> dict[str, str]:
+def n170_registry(subjects, # subject numbers (an int, a list) or None for all
+                 ) -> dict[str, str]:
+    "The pooch registry (file name -> sha256) of the N170 files of `subjects` and the stimuli."
     if subjects is None: return dict(N170_REGISTRY)
     try:
         subs = list(subjects) if isinstance(subjects, Iterable) and not isinstance(subjects, str) else [subjects]
@@ -289,7 +292,7 @@ def _n170_registry(subjects) -> dict[str, str]:
 
 def _fetch_n170(path, mirror, subjects, progress, force_update):
     folder = Path(path).expanduser() if path is not None else data_dir() / 'eeg-notebooks'
-    files = fetch_files(_n170_registry(subjects), folder, mirror, n170_url, subdir='eeg-notebooks', name='eeg-notebooks N170',
+    files = fetch_files(n170_registry(subjects), folder, mirror, n170_url, subdir='eeg-notebooks', name='eeg-notebooks N170',
                         layout=N170_LAYOUT, progress=progress, force_update=force_update)
     return folder.resolve(), files
 

@@ -137,7 +137,6 @@ def check_rdms(rdms: dict, # {name: [K, K] RDM}
         if m.shape != m0.shape: raise ValueError(f'{name}[{k!r}]: expected the shape of {name}[{k0!r}] {m0.shape} (same classes), got {m.shape}')
     return out
 
-_check_rdms = check_rdms          # the old name, until 11_widgets reads check_rdms
 
 def holm(p_values, # p-values of a family of tests [m]
         ) -> np.ndarray:
@@ -191,7 +190,6 @@ def rdm_percentiles(rdm, # [K, K] dissimilarity matrix
     P = P + P.T; np.fill_diagonal(P, np.nan)
     return P
 
-def _panel_values(M, rank): return rdm_percentiles(M) if rank else M   # the old name, until 11_widgets reads rdm_percentiles
 
 def plot_rdms(rdms: dict, # {title: [K, K] RDM}, all over the same classes
               class_names=None, # K tick labels (default: class indices; no ticks above 40 classes)

@@ -11,12 +11,15 @@ import numpy as np
 import scipy.stats
 
 # %% auto #0
-__all__ = ['chance_level', 'balanced_chance', 'is_imbalanced', 'balanced_weights', 'balanced_accuracy', 'bootstrap_ci',
-           'permutation_pvalue', 'binomial_pvalue', 'Score', 'score', 'per_class_accuracy', 'Difference',
-           'paired_difference', 'jsonable']
+__all__ = ['check_labels', 'chance_level', 'balanced_chance', 'is_imbalanced', 'balanced_weights', 'balanced_accuracy',
+           'bootstrap_ci', 'permutation_pvalue', 'binomial_pvalue', 'Score', 'score', 'per_class_accuracy',
+           'Difference', 'paired_difference', 'jsonable']
 
 # %% ../nbs/00a_stats.ipynb #c2b98dab
-def _labels(y, name='labels'):
+def check_labels(y, # class indices, one per trial
+                 name: str = 'labels', # what to call them in the error
+                ) -> np.ndarray:
+    "`y` as a 1-d integer array of class indices, or a ValueError naming `name` and what was wrong."
     y = np.asarray(y)
     if y.ndim != 1: raise ValueError(f'{name}: expected a 1-d array of class indices, got shape {y.shape}')
     if len(y) == 0: raise ValueError(f'{name}: expected at least one trial, got none')
@@ -29,13 +32,13 @@ def chance_level(labels, # true class indices [n]
                  n_classes: int | None = None, # number of classes (default: max label + 1)
                 ) -> float:
     "The accuracy of the best guess that ignores the data: max(1 / K, frequency of the commonest class)."
-    y = _labels(labels); K = int(n_classes or y.max() + 1)
+    y = check_labels(labels); K = int(n_classes or y.max() + 1)
     return float(max(1 / K, np.bincount(y, minlength=K).max() / len(y)))
 
 def balanced_chance(labels, # true class indices [n]
                    ) -> float:
     "The balanced accuracy of the best guess that ignores the data: 1 / (number of classes present in `labels`)."
-    return float(1 / len(np.unique(_labels(labels))))
+    return float(1 / len(np.unique(check_labels(labels))))
 
 def is_imbalanced(labels, # true class indices [n]
                   n_classes: int | None = None, # classes that should occur (a missing one counts as imbalance)
@@ -43,18 +46,18 @@ def is_imbalanced(labels, # true class indices [n]
                   ratio: float = 2.0, # ...and the commonest class may have fewer than `ratio` times the trials of the rarest
                  ) -> bool:
     "True when class proportions differ enough for plain accuracy to mislead: the majority rate beats 1/K by `margin`, or counts differ `ratio`-fold."
-    y = _labels(labels); c = np.bincount(y, minlength=int(n_classes or y.max() + 1))
+    y = check_labels(labels); c = np.bincount(y, minlength=int(n_classes or y.max() + 1))
     return bool(c.min() == 0 or c.max() / len(y) - 1 / len(c) >= margin - 1e-12 or c.max() >= ratio * c.min())
 
 def balanced_weights(labels, # true class indices [n]
                     ) -> np.ndarray:
     "Per-trial weights [n] that sum to 1 with every present class weighing the same: a weighted mean of per-trial hits is the balanced accuracy."
-    y = _labels(labels); u, inv, cnt = np.unique(y, return_inverse=True, return_counts=True)
+    y = check_labels(labels); u, inv, cnt = np.unique(y, return_inverse=True, return_counts=True)
     return 1.0 / (len(u) * cnt[inv])
 
 def balanced_accuracy(y_true, y_pred) -> float:
     "Mean over the classes present in `y_true` of the fraction of their trials predicted right (recall)."
-    y, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
+    y, p = check_labels(y_true, 'y_true'), check_labels(y_pred, 'y_pred')
     if len(y) != len(p): raise ValueError(f'y_pred: expected one prediction per label ({len(y)}), got {len(p)}')
     return float(((y == p) * balanced_weights(y)).sum())
 
@@ -97,7 +100,7 @@ def permutation_pvalue(y_true, # true labels [n]
                        balanced: bool = False, # test balanced accuracy instead of accuracy
                       ) -> float:
     "One-sided p-value of (balanced) accuracy under label permutation (predictions fixed): (1 + #{perm >= observed}) / (1 + N)."
-    y, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
+    y, p = check_labels(y_true, 'y_true'), check_labels(y_pred, 'y_pred')
     if len(y) != len(p): raise ValueError(f'y_pred: expected one prediction per label ({len(y)}), got {len(p)}')
     acc, bacc = _perm_nulls(y, p, n_permutations, seed)
     return _p(bacc, balanced_accuracy(y, p)) if balanced else _p(acc, (y == p).mean())
@@ -188,7 +191,7 @@ def score(y_true, # true labels [n]
           n_boot: int = 2000, n_permutations: int = 1000, level: float = 0.95, seed: int = 0,
          ) -> Score:
     "Accuracy and balanced accuracy of `y_pred`, each with its chance level, bootstrap interval and permutation p-value (+ AUC)."
-    y, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
+    y, p = check_labels(y_true, 'y_true'), check_labels(y_pred, 'y_pred')
     if len(y) != len(p): raise ValueError(f'y_pred: expected one prediction per label ({len(y)}), got {len(p)}')
     K = int(n_classes or max(y.max(), p.max()) + 1)
     hit = (y == p).astype(np.float64)
@@ -202,7 +205,7 @@ def score(y_true, # true labels [n]
 
 def per_class_accuracy(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
     "Accuracy within each true class [K] (NaN for a class with no trial)."
-    y, p = _labels(y_true, 'y_true'), _labels(y_pred, 'y_pred')
+    y, p = check_labels(y_true, 'y_true'), check_labels(y_pred, 'y_pred')
     K = int(n_classes or max(y.max(), p.max()) + 1)
     hits, n = np.bincount(y, weights=(y == p), minlength=K), np.bincount(y, minlength=K)
     with np.errstate(invalid='ignore'): return hits / n
@@ -233,7 +236,7 @@ def paired_difference(a, # per-trial values of the first condition [n]
     d = a - b
     if balance_by is None: w, y = np.full(len(d), 1.0 / len(d)), None
     else:
-        y = _labels(balance_by, 'balance_by')
+        y = check_labels(balance_by, 'balance_by')
         if y.shape != d.shape: raise ValueError(f'balance_by: expected one class per trial ({len(d)}), got {len(y)}')
         w = balanced_weights(y)
     obs = float((w * d).sum())

@@ -616,7 +616,7 @@ class ClassSimilarityExplorer:
                  tile: int = 56, # example image size in px
                 ):
         from brain2image import rsa as R
-        self.rdms = R._check_rdms(rdms)
+        self.rdms = R.check_rdms(rdms)
         K = len(next(iter(self.rdms.values())))
         self.class_names = [str(c) for c in class_names]
         if len(self.class_names) != K: raise ValueError(f'class_names: expected {K} names (one per class), got {len(self.class_names)}')
@@ -624,7 +624,7 @@ class ClassSimilarityExplorer:
         self.examples = {str(r): {int(k): v for k, v in ex.items()} for r, ex in (examples or {}).items()}
         self.K, self.tile, self.size = K, int(tile), int(panel_size)
         self.orders = {n: R.hierarchical_order(m) for n, m in self.rdms.items()}
-        self.ranks = {n: R._panel_values(m, True) for n, m in self.rdms.items()}    # percentiles, NaN diagonal
+        self.ranks = {n: R.rdm_percentiles(m) for n, m in self.rdms.items()}    # percentiles, NaN diagonal
         self.rsa_error = None
         if rsa_table is None:
             try: rsa_table = R.compare_rdms(self.rdms, n_permutations=n_permutations, seed=seed) if len(self.rdms) > 1 else None

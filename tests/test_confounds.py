@@ -4,7 +4,7 @@ from brain2image.data import EEGImageDataset
 from brain2image.synthetic import make_synthetic
 from brain2image.confounds import (window_features, baseline_features, slow_basis, decode, crossval_decode, make_folds,
                                    session_groups, baseline_probe, band_probe,
-                                   confound_probes, _shuffle_within)
+                                   confound_probes, shuffle_within)
 
 def _gauss(n_per=60, K=4, D=20, strength=0.0, seed=0):
     rng = np.random.default_rng(seed)
@@ -45,7 +45,7 @@ def test_folds():
 def test_derangement_within_blocks():
     "Every training trial takes the label of another trial of its block, never its own; singletons are left out."
     groups = np.array([0, 0, 0, 1, 1, 2])
-    relabel = _shuffle_within(groups)
+    relabel = shuffle_within(groups)
     y = np.arange(6)                                                     # distinct labels: any kept label would show
     for seed in range(20):
         out = relabel(np.arange(6), y, np.random.default_rng(seed))

@@ -38,8 +38,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_fetch_files_local_mirror_cache_and_refetch(toy, tmp_path, monkeypatch, caplog, no_env_mirror):
     root, reg = toy
     calls = []
-    copy = D._copy_from_mirror
-    monkeypatch.setattr(D, '_copy_from_mirror', lambda *a: (calls.append(a[0]), copy(*a)))
+    copy = D.copy_from_mirror
+    monkeypatch.setattr(D, 'copy_from_mirror', lambda *a: (calls.append(a[0]), copy(*a)))
     files = fetch_files(reg, tmp_path / 'cache', mirror=root, subdir='toy', progress=False)
     assert files == [(tmp_path / 'cache' / k).resolve() for k in reg] and [sha(f) for f in files] == list(reg.values())
     assert len(calls) == 2 and calls[0].startswith('file://')
@@ -104,9 +104,9 @@ def test_n170_registry_and_urls():
         'data/visual/N170/subject3/session2/data_2018-05-14-19.35.55.csv')
     assert n170_url('stim/face_house/houses/house1.3.jpg').endswith('/notebooks/stimulus_presentation/stim/face_house/houses/house1.3.jpg')
     with pytest.raises(ValueError, match='fname='): n170_url('LICENSE')
-    assert len(D._n170_registry([1, 11])) == 7 + 97
+    assert len(D.n170_registry([1, 11])) == 7 + 97
     for bad in ([4], 'x', [True], []):
-        with pytest.raises(ValueError, match='subjects=.*expected some of'): D._n170_registry(bad)
+        with pytest.raises(ValueError, match='subjects=.*expected some of'): D.n170_registry(bad)
 
 def test_n170_no_network_message(tmp_path, monkeypatch, no_env_mirror):
     monkeypatch.setattr(D, 'EEG_NOTEBOOKS_URL', 'http://127.0.0.1:9/')          # stands in for GitHub: never the internet
