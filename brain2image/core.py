@@ -11,7 +11,8 @@ import torch
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'shared_data_dir', 'seed_everything', 'seeded', 'get_device', 'get_logger',
-           'log_to_console', 'DataFormatError', 'atomic_path', 'stamp_changes', 'check_stamp', 'write_stamp']
+           'log_to_console', 'DataFormatError', 'atomic_path', 'jsonable', 'write_json', 'stamp_changes', 'check_stamp',
+           'write_stamp']
 
 # %% ../nbs/00_core.ipynb #b847e928
 _PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd().resolve().parent / 'brain2image'
@@ -139,18 +140,45 @@ def atomic_path(path: str | os.PathLike, # final file or directory name
     except BaseException:
         _rm(tmp); raise
 
+# %% ../nbs/00_core.ipynb #39fb95ee
+def jsonable(o, # any nesting of dicts, lists, tuples, numbers, strings, arrays, tensors, paths, dataclasses
+             strict: bool = False, # raise a TypeError for a value with no JSON form (default: its str)
+             where: str = 'value', # how to name `o` in that error
+            ):
+    "`o` as plain JSON values: dicts with str keys, lists, str, bool, int, float (NaN / inf -> None), None."
+    import dataclasses, math
+    from collections.abc import Mapping
+    if isinstance(o, Mapping): return {str(k): jsonable(v, strict, f'{where}[{k!r}]') for k, v in o.items()}
+    if dataclasses.is_dataclass(o) and not isinstance(o, type): return jsonable(dataclasses.asdict(o), strict, where)
+    if hasattr(o, 'tolist') and not isinstance(o, (str, bytes)): o = o.tolist()     # NumPy arrays and scalars, torch tensors
+    if isinstance(o, (list, tuple)): return [jsonable(v, strict, f'{where}[{i}]') for i, v in enumerate(o)]
+    if isinstance(o, float) and not math.isfinite(o): return None
+    if o is None or isinstance(o, (str, bool, int, float)): return o
+    if isinstance(o, os.PathLike): return os.fspath(o)
+    if strict: raise TypeError(f'{where}: a {type(o).__name__} cannot be stored as JSON')
+    return str(o)
+
+def write_json(path: str | os.PathLike, # the file to write (atomically)
+               obj, # what to write: passed through `jsonable`
+               strict: bool = False, # see `jsonable`
+               **dumps, # more `json.dumps` options (e.g. sort_keys=True)
+              ) -> Path:
+    "Write `jsonable(obj)` as indented JSON, atomically."
+    import json
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(jsonable(obj, strict, 'obj'), indent=1, **dumps))
+    return Path(path)
+
 # %% ../nbs/00_core.ipynb #10dc5484
 def _short(v, n: int = 60) -> str:
     import json
-    s = json.dumps(v, sort_keys=True, default=str); return s if len(s) <= n else s[:n - 3] + '...'
+    s = json.dumps(jsonable(v), sort_keys=True); return s if len(s) <= n else s[:n - 3] + '...'
 
 def stamp_changes(old: dict, # the inputs a stage was made from
                   new: dict, # the inputs it would be reused with
                   prefix: str = '',
                  ) -> list[str]:
     "What differs between two stamps, one line per changed key (nested keys dotted): `key: old -> new`."
-    import json
-    norm = lambda d: json.loads(json.dumps(d, sort_keys=True, default=str))
+    norm = jsonable
     old, new, out = norm(old), norm(new), []
     for k in sorted(set(old) | set(new)):
         a, b = old.get(k, '<absent>'), new.get(k, '<absent>')
@@ -178,5 +206,5 @@ def write_stamp(path: str | os.PathLike, inputs: dict, **info) -> Path:
     "Write the stamp of a finished stage atomically: its `inputs` and any `info` (JSON-able)."
     import json, time
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(dict(inputs=inputs, finished=time.strftime('%Y-%m-%d %H:%M:%S'), **info), indent=1, sort_keys=True, default=str))
+        tmp.write_text(json.dumps(jsonable(dict(inputs=inputs, finished=time.strftime('%Y-%m-%d %H:%M:%S'), **info)), indent=1, sort_keys=True))
     return Path(path)

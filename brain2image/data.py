@@ -9,7 +9,7 @@ from pathlib import Path
 from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
-from .core import DataFormatError, atomic_path
+from .core import DataFormatError, atomic_path, jsonable
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'EEGImageDataset', 'subset_splits', 'split_by', 'leave_one_subject_out', 'load_dataset']
@@ -319,14 +319,8 @@ def _save(self: EEGImageDataset, path: str | os.PathLike) -> Path:
                     ch_names=self.ch_names, sfreq=self.sfreq, tmin=self.tmin, splits=split_files, source=self.source,
                     images=None if self.images is None else ('images.npy' if isinstance(self.images, np.ndarray) else list(self.images)),
                     meta=self.meta)
-        (tmp / 'meta.json').write_text(json.dumps(meta, indent=1, default=_json_default))
+        (tmp / 'meta.json').write_text(json.dumps(jsonable(meta, strict=True, where='meta'), indent=1))   # strict: meta must read back as saved
     return path
-
-def _json_default(o):
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    raise TypeError(f'meta holds a {type(o).__name__}, which cannot be stored as JSON')
 
 def load_dataset(path: str | os.PathLike, # a folder written by `EEGImageDataset.save`
                  mmap: bool = False, # memory-map the EEG instead of reading it into memory

@@ -8,7 +8,7 @@ import argparse, copy, dataclasses, json, sys, time, platform
 from pathlib import Path
 import numpy as np
 import torch
-from .core import data_dir, seed_everything, seeded, atomic_path, get_logger, log_to_console, DataFormatError, check_stamp, write_stamp, stamp_changes
+from .core import data_dir, seed_everything, seeded, atomic_path, jsonable, write_json, get_logger, log_to_console, DataFormatError, check_stamp, write_stamp, stamp_changes
 from .data import EEGImageDataset, load_dataset, split_by
 
 # %% auto #0
@@ -175,16 +175,6 @@ def build_dataset(cfg: dict, # the config's `dataset` section
     raise ValueError(f"config['dataset']['kind']={kind!r}: expected one of {list(_DATASET_KINDS)}")
 
 # %% ../nbs/10_pipeline.ipynb #af35f721
-def _write_json(path, obj):
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    if dataclasses.is_dataclass(o): return dataclasses.asdict(o)
-    return str(o)
-
 _UPSTREAM = ('dataset', 'split', 'seed', 'preprocess')     # what every trained stage depends on
 _STAGES = ('encoder', 'gan', 'vae', 'judge', 'loso', 'loro') # the stamped stages
 
@@ -200,7 +190,7 @@ def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
     if deps is None:
         if stage not in _STAGES: raise ValueError(f'stage {stage!r}: no such stage')
         deps = dict(**{k: cfg.get(k) for k in ('dataset', 'seed', 'preprocess', 'encoder')}, baselines=ev.get('baselines'))
-    deps = json.loads(json.dumps(deps, default=_json_default))
+    deps = jsonable(deps)
     return deps if data is None else dict(deps, data=data)
 
 def _remedy(out, stage) -> str:
@@ -273,7 +263,7 @@ def _stage_data(cfg, out, cache, progress, say):
     if note: say(f'      {note}')
     pre = Preprocessor(**cfg['preprocess'])
     ds = pre.fit_transform(raw, train=(cfg['split'], 'train'), progress=progress)
-    _write_json(out / 'preprocess.json', pre.to_dict())
+    write_json(out / 'preprocess.json', pre.to_dict())
     return raw, ds, pre
 
 # %% ../nbs/10_pipeline.ipynb #770a608f
@@ -519,7 +509,7 @@ def run(config: dict | str, # a config dict, or a preset name
         changed = _compare_config(out, old, cfg)
         if changed: say(f'      {out}: the config changed ({"; ".join(changed)}); no trained stage depends on it, so the run goes on with the new one')
     (out / 'figures').mkdir(parents=True, exist_ok=True)
-    _write_json(out / 'config.json', cfg)
+    write_json(out / 'config.json', cfg)
     with seeded(cfg['seed']):                          # the stages draw from the run's seed; the caller's RNG states come back after
         head('data + preprocessing')
         raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
@@ -545,8 +535,8 @@ def run(config: dict | str, # a config dict, or a preset name
                        decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis,
                        seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
                        finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-        metrics = json.loads(json.dumps(metrics, default=_json_default))
-        _write_json(out / 'metrics.json', metrics)
+        metrics = jsonable(metrics)
+        write_json(out / 'metrics.json', metrics)
         if report:
             head('report')
             from brain2image.report import write_report

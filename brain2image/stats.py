@@ -4,7 +4,6 @@
 
 # %% ../nbs/00a_stats.ipynb #2c65cfba
 from __future__ import annotations
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, asdict
 import numpy as np
@@ -13,7 +12,7 @@ import scipy.stats
 # %% auto #0
 __all__ = ['check_labels', 'chance_level', 'balanced_chance', 'is_imbalanced', 'balanced_weights', 'balanced_accuracy',
            'bootstrap_ci', 'permutation_pvalue', 'binomial_pvalue', 'Score', 'score', 'per_class_accuracy',
-           'Difference', 'paired_difference', 'jsonable']
+           'Difference', 'paired_difference']
 
 # %% ../nbs/00a_stats.ipynb #c2b98dab
 def check_labels(y, # class indices, one per trial
@@ -245,10 +244,4 @@ def paired_difference(a, # per-trial values of the first condition [n]
     return Difference(obs, lo, hi, _p(null, obs), len(d))
 
 # %% ../nbs/00a_stats.ipynb #0b1adb22
-def jsonable(o):
-    "`o` as plain JSON values: dicts with str keys, lists, str, bool, int, float (NaN / inf -> None), None."
-    if isinstance(o, Mapping): return {str(k): jsonable(v) for k, v in o.items()}
-    if hasattr(o, 'tolist') and not isinstance(o, (str, bytes)): o = o.tolist()     # NumPy arrays and scalars, torch tensors
-    if isinstance(o, (list, tuple)): return [jsonable(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o): return None
-    return o
+from .core import jsonable

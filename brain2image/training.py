@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from .core import DataFormatError, atomic_path, get_device, seeded
+from .core import DataFormatError, get_device, seeded, write_json
 from .fitting import Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint, split_parts, check_recipe_type
 from .data import EEGImageDataset
 from .encoders import EEGEncoder, make_encoder
@@ -337,7 +337,7 @@ def main(argv=None):
         enc = make_encoder(a.encoder, ds.n_chans, ds.n_times, ds.n_classes, a.feature_dim, **json.loads(a.encoder_options))
         res = train_encoder(enc, ds, cfg, out=a.out, resume=not a.no_resume, device=a.device, progress=rank == 0)
         if rank == 0:
-            with atomic_path(Path(a.out) / 'history.json') as tmp: tmp.write_text(json.dumps(res.to_dict(), indent=1, default=float))
+            write_json(Path(a.out) / 'history.json', res.to_dict())
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
     return 0
