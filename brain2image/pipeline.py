@@ -109,6 +109,12 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     _unknown('preprocess', cfg['preprocess'], set(inspect.signature(Preprocessor.__init__).parameters) - {'self'})
     cfg.setdefault('encoder', dict(_ENC))
     _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | _fields(TrainConfig))
+    from brain2image.encoders import ENCODERS
+    arch = cfg['encoder'].get('arch', 'conv')
+    if arch not in ENCODERS: raise ValueError(f"config['encoder']['arch']={arch!r}: expected one of {sorted(ENCODERS)}")
+    opts = cfg['encoder'].get('options', {})
+    if not isinstance(opts, dict): raise ValueError(f"config['encoder']['options']: expected a dict of {arch} encoder options, got {type(opts).__name__}")
+    _unknown('encoder.options', opts, set(inspect.signature(ENCODERS[arch].__init__).parameters) - {'self', 'n_chans', 'n_times', 'n_classes', 'feature_dim'})
     try: TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in _fields(TrainConfig)})   # a Recipe checks its choices
     except (ValueError, TypeError) as e: raise ValueError(f"config['encoder']: {e}") from None
     gens = cfg.setdefault('generators', {})
@@ -123,7 +129,9 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
         _unknown('generators.vae', gens['vae'], {'cond_mode'} | _vae_arch_keys(EEGVAE) | _fields(VAEConfig))
         if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
-        try: VAEConfig(**{k: v for k, v in gens['vae'].items() if k in _fields(VAEConfig)})
+        try:
+            VAEConfig(**{k: v for k, v in gens['vae'].items() if k in _fields(VAEConfig)})
+            EEGVAE(4, **{k: v for k, v in gens['vae'].items() if k in _vae_arch_keys(EEGVAE)})   # a small build checks the architecture now, not after the encoder trained
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['vae']: {e}") from None
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
