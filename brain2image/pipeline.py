@@ -131,7 +131,8 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
         try:
             VAEConfig(**{k: v for k, v in gens['vae'].items() if k in _fields(VAEConfig)})
-            EEGVAE(4, **{k: v for k, v in gens['vae'].items() if k in _vae_arch_keys(EEGVAE)})   # a small build checks the architecture now, not after the encoder trained
+            with seeded(0):   # a small build checks the architecture now, not after the encoder trained (the caller's RNG untouched)
+                EEGVAE(4, **{k: v for k, v in gens['vae'].items() if k in _vae_arch_keys(EEGVAE)})
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['vae']: {e}") from None
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
