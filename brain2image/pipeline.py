@@ -400,8 +400,8 @@ def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> di
         from brain2image.conditioning import eeg_conditions
         feats = eeg_conditions(enc, ds, 'feature')
     if ev['confounds']:
-        from brain2image.confounds import confound_probes
-        rep = confound_probes(raw, n_permutations=ev['n_permutations'], seed=cfg['seed'], progress=progress)
+        from brain2image.confounds import confound_probes, ProbeOptions
+        rep = confound_probes(raw, ProbeOptions(n_permutations=ev['n_permutations'], seed=cfg['seed']), progress=progress)
         res['confounds'] = rep.to_dict(); _savefig(rep.plot(), figs / 'confounds.png')
         say('      ' + rep.summary.replace('\n', '\n      '))
     if ev['rsa'] and ds.n_classes >= 4 and judge is not None:
