@@ -11,7 +11,7 @@ import pandas as pd
 from .core import DataFormatError
 from .data import EEGImageDataset
 from .stats import Score, score, paired_difference, is_imbalanced, jsonable
-from .confounds import window_features
+from .decoding import window_features
 
 # %% auto #0
 __all__ = ['BASELINES', 'DecoderResult', 'decoder_result', 'run_baselines', 'encoder_result', 'Comparison', 'compare_decoders']

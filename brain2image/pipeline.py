@@ -22,7 +22,7 @@ _PRE = dict(l_freq=1.0, h_freq=40.0, standardize='channel')
 _ENC = dict(arch='conv', objective='ce', epochs=30, patience=8)
 _GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'), vae=dict(cond_mode='feature', epochs=30, image_size=32))
 
-_EVAL_SYN = dict(_EVAL, judge_epochs=80, judge_augment='strong')   # drawn shapes: any rotation/scale, blur (see 08_metrics)
+_EVAL_SYN = dict(_EVAL, judge_epochs=80, judge_augment='strong')   # drawn shapes: any rotation/scale, blur (see 08_judge)
 
 def _preset(doc, dataset, split='by_image', preprocess=_PRE, encoder=_ENC, generators=_GEN, evaluation=_EVAL_SYN, data='', protocol=('split',)):
     return copy.deepcopy(dict(doc=doc, data=data, dataset=dataset, split=split, protocol=list(protocol), preprocess=preprocess, encoder=encoder,
@@ -370,21 +370,22 @@ def _generate_fn(g, seed=0):
     return lambda c: generate_images(g, c, 1, seed)[:, 0]
 
 def _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say) -> tuple[dict, object]:
-    from brain2image import metrics as M
+    from brain2image.judge import Judge, train_judge
+    from brain2image.evaluation import evaluate_generation
     ev, figs, res = cfg['evaluation'], out / 'figures', {}
     test = np.asarray(ds.splits[cfg['split']]['test'])
     inputs = _inputs(cfg, 'judge', fp)
-    if _stamp(out, 'judge', inputs) == 'finished' and (out / 'judge.pt').exists(): judge = M.Judge.load(out / 'judge.pt')
+    if _stamp(out, 'judge', inputs) == 'finished' and (out / 'judge.pt').exists(): judge = Judge.load(out / 'judge.pt')
     else:
-        judge = M.train_judge(ds, epochs=ev['judge_epochs'], augment=ev['judge_augment'], seed=cfg['seed'], progress=progress)
+        judge = train_judge(ds, epochs=ev['judge_epochs'], augment=ev['judge_augment'], seed=cfg['seed'], progress=progress)
         judge.save(out / 'judge.pt'); _done(out, 'judge', inputs)
     res['judge'] = dict(heldout=None if judge.heldout is None else judge.heldout.to_dict(), epochs=ev['judge_epochs'], augment=ev['judge_augment'])
     if judge.heldout is not None: say(f'      judge on held-out stimulus images: {judge.heldout}')
     res['generation'] = {}
     for name, (g, mode) in gen_out['generators'].items():
-        r = M.evaluate_generation(_generate_fn(g, cfg['seed']), gen_out['conditions'][mode], ds, test, judge,
-                                  class_codes='onehot' if mode == 'posterior' else None, ks=[k for k in ev['ks'] if k < ds.n_classes],
-                                  with_fid=ev.get('fid', True), seed=cfg['seed'])
+        r = evaluate_generation(_generate_fn(g, cfg['seed']), gen_out['conditions'][mode], ds, test, judge,
+                                class_codes='onehot' if mode == 'posterior' else None, ks=[k for k in ev['ks'] if k < ds.n_classes],
+                                with_fid=ev.get('fid', True), seed=cfg['seed'])
         res['generation'][name] = dict(r.to_dict(), cond_mode=mode)
         _savefig(r.plot_grid(), figs / f'grid_{name}.png')
         say(f'      {name}: {r.verdict}')
@@ -398,8 +399,8 @@ def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> di
         from brain2image.conditioning import eeg_conditions
         feats = eeg_conditions(enc, ds, 'feature')
     if ev['confounds']:
-        from brain2image.confounds import confound_probes
-        rep = confound_probes(raw, n_permutations=ev['n_permutations'], seed=cfg['seed'], progress=progress)
+        from brain2image.confounds import confound_probes, ProbeOptions
+        rep = confound_probes(raw, ProbeOptions(n_permutations=ev['n_permutations'], seed=cfg['seed']), progress=progress)
         res['confounds'] = rep.to_dict(); _savefig(rep.plot(), figs / 'confounds.png')
         say('      ' + rep.summary.replace('\n', '\n      '))
     if ev['rsa'] and ds.n_classes >= 4 and judge is not None:
@@ -596,7 +597,7 @@ def load_run(path: str | Path, # a run directory written by `run`
         v = load_vae(path / 'vae' / 'vae.pt', device=device); gens['vae'] = (v, v.extra.get('cond_mode', 'feature'))
     judge = None
     if (path / 'judge.pt').exists():
-        from brain2image.metrics import Judge
+        from brain2image.judge import Judge
         judge = Judge.load(path / 'judge.pt', device=device)
     return Run(path, cfg, json.loads((path / 'metrics.json').read_text()), raw, ds, enc, conds, gens, judge)
 

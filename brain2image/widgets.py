@@ -377,7 +377,7 @@ class InterpolationExplorer:
                  generators: dict, # {name: (model with .generate(noise, cond) and .z_dim, cond_mode)} or {name: (fn(cond) -> images, cond_mode)}
                  ds: EEGImageDataset, # the dataset (labels, class names, stimuli)
                  trials=None, # the trials offered as endpoints and averaged into class means (default: all)
-                 judge=None, # a `brain2image.metrics.Judge` (class probabilities of the images); None: no judge panel
+                 judge=None, # a `brain2image.judge.Judge` (class probabilities of the images); None: no judge panel
                  selection: Selection | None = None, # shared with other explorers; its first two trials become the endpoints
                  seed: int = 0, # noise seed
                  size: int = 192, # displayed image size in px (nearest-neighbour enlargement)

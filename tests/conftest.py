@@ -51,6 +51,12 @@ def tiny_onehot():
     ds = make_synthetic('tiny', progress=False)
     return ds, F.one_hot(torch.from_numpy(ds.labels), ds.n_classes).float()
 
+@pytest.fixture(scope='module')
+def tiny_judge(tiny):
+    "A judge trained on the tiny preset's 16 stimulus images (one held out per class); a few seconds on one thread."
+    from brain2image.judge import train_judge
+    return train_judge(tiny, epochs=60, holdout_per_class=1, augment='strong', batch_size=4, seed=0)
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'browser: real JupyterLab + headless chromium (tools/browser_setup.sh)')
     config.addinivalue_line('markers', 'slow: long test; runs when BRAIN2IMAGE_SLOW=1 (tools/test.sh and CI set it)')

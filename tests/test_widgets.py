@@ -13,7 +13,7 @@ def data():
     from brain2image.pipeline import build_dataset
     from brain2image.gan import ConditionalGAN, gan_config
     from brain2image.vae import EEGVAE
-    from brain2image.metrics import Judge
+    from brain2image.judge import Judge
     from brain2image.image_classifier import SmallImageEncoder
     torch.set_num_threads(1); torch.manual_seed(0)
     ds = build_dataset(dict(kind='synthetic', size='tiny', design='random', seed=0), progress=False)
