@@ -178,7 +178,6 @@ def operator(self: Preprocessor,
     return op
 
 Preprocessor.operator = operator
-Preprocessor._operator = operator          # the old name, until 09_confounds reads `operator`
 
 # %% ../nbs/03_preprocess.ipynb #5dec8431
 def _linear(self: Preprocessor, x, op) -> np.ndarray:
