@@ -99,7 +99,7 @@ def main(argv=None):
     os.environ.setdefault('MPLBACKEND', 'Agg')
     from brain2image.pipeline import load_run, example_run
     from brain2image.gan import ConditionalGAN, gan_config
-    from brain2image.widgets import InterpolationExplorer
+    from brain2image.interpolation_explorer import InterpolationExplorer
     run = load_run(a.run) if a.run else example_run(preset=a.preset, progress=False)
     gens = dict(run.generators)
     ref = gens.get('gan')

@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from .core import data_dir, seed_everything, seeded, atomic_path, jsonable, write_json, get_logger, log_to_console, DataFormatError, check_stamp, write_stamp, stamp_changes
 from .data import EEGImageDataset, load_dataset, split_by
+from .embedding import umap_cache_file, umap_embedding, plot_embedding
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'imbalance_note', 'umap_cache_file', 'content_key',
-           'umap_embedding', 'plot_embedding', 'run', 'Run', 'load_run', 'example_run', 'main']
+__all__ = ['PRESETS', 'get_preset', 'validate_config', 'build_dataset', 'imbalance_note', 'run', 'Run', 'load_run', 'example_run',
+           'main']
 
 # %% ../nbs/10_pipeline.ipynb #d4005a77
 _EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
@@ -426,51 +427,6 @@ def _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say) -> di
         emb = umap_embedding(x, umap_cache_file(out / 'widgets', x, cfg['seed']), seed=cfg['seed'])   # the explorers find it there
         _savefig(plot_embedding(emb, ds.labels[test], ds.class_names, 'EEG features of held-out trials (UMAP)'), figs / 'umap.png')
     return res
-
-# %% ../nbs/10_pipeline.ipynb #b16a7ac5
-def umap_cache_file(folder: str | Path, # where embeddings are cached
-                    features: np.ndarray, # [n, D]
-                    seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-                   ) -> Path:
-    "The cache file of a UMAP embedding: named by a hash of the features' content and the UMAP settings (never by length alone)."
-    return Path(folder) / f'umap_{content_key(features)}_s{seed}_n{n_neighbors}_d{min_dist}.npy'
-
-def content_key(features: np.ndarray) -> str:
-    "16 hex digits naming an array's content (float32 values and shape): the key of every embedding cache."
-    import hashlib
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
-
-def umap_embedding(features: np.ndarray, # [n, D]
-                   cache: str | Path | None = None, # .npy file to read the embedding from / write it to (see `umap_cache_file`)
-                   seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-                  ) -> np.ndarray:
-    "2-d UMAP embedding [n, 2] of `features` (read from `cache` when it holds one of the right length)."
-    if cache is not None and Path(cache).exists():
-        e = np.load(cache, allow_pickle=False)
-        if e.shape == (len(features), 2): return e
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        import umap
-        e = umap.UMAP(n_neighbors=min(n_neighbors, len(features) - 1), min_dist=min_dist, random_state=seed, n_jobs=1).fit_transform(features)
-    e = np.asarray(e, np.float32)
-    if cache is not None:
-        with atomic_path(cache) as tmp:
-            with open(tmp, 'wb') as f: np.save(f, e)
-    return e
-
-def plot_embedding(emb: np.ndarray, labels, class_names, title: str = ''):
-    "Scatter of a 2-d embedding coloured by class."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
-    for k, name in enumerate(class_names):
-        m = np.asarray(labels) == k
-        ax.scatter(emb[m, 0], emb[m, 1], s=6, color=cmap(k % cmap.N), label=name)
-    ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=9)
-    if len(class_names) <= 20: ax.legend(fontsize=6, markerscale=2, loc='best', ncol=2)
-    fig.tight_layout(); return fig
 
 # %% ../nbs/10_pipeline.ipynb #65557ea2
 def _figures_data(raw, out):

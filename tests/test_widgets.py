@@ -5,8 +5,10 @@ import torch.nn.functional as F
 from PIL import Image
 from plotly.callbacks import Points, InputDeviceState
 from brain2image import widgets as wd
-from brain2image.widgets import (LatentExplorer, InterpolationExplorer, ClassSimilarityExplorer, Selection, interpolate,
-                                 png_bytes, image_row, pca_2d)
+from brain2image.widgets import Selection, png_bytes, image_row
+from brain2image.latent_explorer import LatentExplorer, pca_2d
+from brain2image.interpolation_explorer import InterpolationExplorer, interpolate
+from brain2image.similarity_explorer import ClassSimilarityExplorer
 
 @pytest.fixture(scope='module')
 def data():
@@ -57,15 +59,15 @@ def test_png_and_interpolation():
 # ---------------------------------------------------------------- latent map
 @pytest.fixture
 def counted_umap(monkeypatch, tmp_path):
-    "Replace the UMAP by a counted PCA that honours the .npy cache like `pipeline.umap_embedding`."
-    from brain2image import pipeline
+    "Replace the UMAP by a counted PCA that honours the .npy cache like `embedding.umap_embedding`."
+    from brain2image import embedding
     calls = []
     def fake(x, cache=None, seed=0, n_neighbors=15, min_dist=0.1):
         if cache is not None and cache.exists(): return np.load(cache)
         calls.append(len(x)); e = pca_2d(x)
         if cache is not None: np.save(cache, e)
         return e
-    monkeypatch.setattr(pipeline, 'umap_embedding', fake)
+    monkeypatch.setattr(embedding, 'umap_embedding', fake)
     wd._UMAP_MEMO.clear()
     yield calls
     wd._UMAP_MEMO.clear()
@@ -224,7 +226,7 @@ def test_similarity_too_few_classes_explains():
 
 def test_static_fallback(data, monkeypatch):
     "Without anywidget the explorers still build and update (static figures, no clicks)."
-    monkeypatch.setattr(wd._figure, 'live', False)
+    monkeypatch.setattr(wd.plotly_figure, 'live', False)
     lat = LatentExplorer(data['conds']['feature'], data['ds'], trials=data['test'], reducer=pca_2d)
     box = lat._boxes['EEG features']
     assert not box.live and isinstance(box.widget, wd.W.Output)
