@@ -20,7 +20,7 @@ def _encoder_section(spec: str, base: dict) -> tuple[str, dict]:
     return spec, sec
 
 def main(argv=None):
-    from brain2image.pipeline import get_preset, validate_config, build_dataset
+    from brain2image.config import get_preset, validate_config, build_dataset
     from brain2image.data import split_by
     from brain2image.preprocess import Preprocessor
     from brain2image.protocols import score_fold, evaluate_protocol, train_fresh_encoder

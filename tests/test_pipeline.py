@@ -1,9 +1,11 @@
 import json, subprocess, sys
 import pytest
-from brain2image.pipeline import main, run, get_preset, validate_config, load_run, PRESETS
+from brain2image.config import get_preset, validate_config, PRESETS
+from brain2image.cli import main
+from brain2image.pipeline import run, load_run
 
 def _cli(*args, env=None, timeout=900):
-    return subprocess.run([sys.executable, '-c', 'import sys; from brain2image.pipeline import main; sys.exit(main())', *args],
+    return subprocess.run([sys.executable, '-c', 'import sys; from brain2image.cli import main; sys.exit(main())', *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 def _check_verdict(g: dict):

@@ -3,7 +3,8 @@ encoder's test score beside the classical baselines."""
 import json, logging, shutil
 import numpy as np
 import pytest, torch
-from brain2image.pipeline import run, get_preset, validate_config
+from brain2image.config import get_preset, validate_config
+from brain2image.pipeline import run
 from brain2image.synthetic import make_synthetic
 
 pytestmark = pytest.mark.usefixtures('one_thread')

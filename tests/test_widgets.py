@@ -12,7 +12,7 @@ from brain2image.similarity_explorer import ClassSimilarityExplorer
 
 @pytest.fixture(scope='module')
 def data():
-    from brain2image.pipeline import build_dataset
+    from brain2image.config import build_dataset
     from brain2image.gan import ConditionalGAN, gan_config
     from brain2image.vae import EEGVAE
     from brain2image.judge import Judge
