@@ -225,7 +225,7 @@ def train_vae(vae: EEGVAE, # built for the conditions' size and the image size w
               ds, # the (preprocessed) EEGImageDataset: labels, stimuli, the split named in `recipe`
               recipe: VAEConfig | None = None, # how to train (default: VAEConfig())
               *,
-              conditions: torch.Tensor, # [n_trials, cond_dim]: one condition per trial of `ds` (eeg_conditions)
+              conditions: torch.Tensor | None = None, # [n_trials, cond_dim]: one condition per trial of `ds` (eeg_conditions); required
               out: str | Path | None = None, # run folder: vae_checkpoint.pt, samples/, vae.pt (None: no files)
               resume: bool = True, # continue from out/vae_checkpoint.pt if it exists
               device=None, # default: get_device()
@@ -237,6 +237,7 @@ def train_vae(vae: EEGVAE, # built for the conditions' size and the image size w
              ) -> TrainResult:
     "Train `vae` to decode each trial's condition into the stimulus it saw (the lowest validation loss is kept)."
     cfg = check_recipe_type(recipe, VAEConfig, 'train_vae')
+    if conditions is None: raise ValueError('train_vae: pass conditions=eeg_conditions(encoder, ds, mode), one per trial of ds')
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
     if conditions.ndim != 2 or conditions.shape != (len(ds), vae.cond_dim):
         raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {vae.cond_dim}] (one condition of the VAE\'s cond_dim per trial), got {tuple(conditions.shape)}')

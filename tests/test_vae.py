@@ -163,7 +163,7 @@ def test_condition_size_mismatch(tiny, onehot):
 def test_bad_recipe(tiny, onehot):
     with pytest.raises(ValueError, match="VAEConfig.recon='l3'"): VAEConfig(recon='l3')
     with pytest.raises(TypeError, match='recipe must be a VAEConfig'): train_vae(_vae(tiny), tiny, dict(epochs=1), conditions=onehot)
-    with pytest.raises(TypeError, match='conditions'): train_vae(_vae(tiny), tiny, VAEConfig(epochs=1))   # conditions are required
+    with pytest.raises(ValueError, match='pass conditions'): train_vae(_vae(tiny), tiny, VAEConfig(epochs=1))   # conditions are required
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match='expected 32, 64 or 128'): EEGVAE(4, image_size=100)
