@@ -48,8 +48,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from brain2image.encoders import make_encoder, count_parameters
 from brain2image.preprocess import Preprocessor
@@ -86,11 +84,10 @@ def run_recipe(r: dict, ds, cap: float, eval_every: float, steps: int, warmup: i
     cfg = r['config']
     torch.manual_seed(seed); np.random.seed(seed)
     enc = make_encoder(r['encoder'], ds.n_chans, ds.n_times, ds.n_classes, **r['encoder_options']).to(device)
-    # train_encoder's own set-up (tensors, objective, optimiser, schedule); only the step loop is repeated below,
-    # because the reference recipe's epochs are longer than the cap and validation must also run mid-epoch
+    # train_encoder's own task (tensors, objective, optimiser, schedule, step); the epoch loop is unrolled here only to
+    # validate mid-epoch, because one epoch of the reference recipe is longer than the cap
     task = EncoderTask(enc, ds, cfg, None, device, None)
-    (xtr, ytr, itr), (xva, yva, _) = task.train_data, task.val_data
-    obj, params, opt, sched = task.objective, task.params, task.opt, task.sched
+    (xtr, _, _), (xva, yva, _) = task.train_data, task.val_data
     n_steps_epoch = len(epoch_order(len(xtr), 0, cfg.seed, cfg.batch_size))
     sync = (lambda: torch.cuda.synchronize()) if device.type == 'cuda' else (lambda: None)
 
@@ -98,24 +95,17 @@ def run_recipe(r: dict, ds, cap: float, eval_every: float, steps: int, warmup: i
     def val_acc():
         enc.eval(); t = time.perf_counter()
         correct = sum(int((enc.head(enc(xva[i:i + 512].to(device))).argmax(1).cpu() == yva[i:i + 512]).sum()) for i in range(0, len(xva), 512))
-        enc.train()
+        task.train_mode()
         return correct / len(xva), time.perf_counter() - t
 
     train_s, eval_s, since_eval, step_i, evals = 0.0, 0.0, 0.0, 0, []
     tp = dict(steps=steps, warmup=warmup, batch_size=cfg.batch_size)
     best, bad, stop, epoch = -1.0, 0, False, 0
-    enc.train(); obj.train()
+    task.train_mode()
     while not stop and epoch < cfg.epochs:
         for bi, b in enumerate(epoch_order(len(xtr), epoch, cfg.seed, cfg.batch_size)):
             t = time.perf_counter()
-            xb, yb, ib = xtr[b].to(device), ytr[b].to(device), itr[b].to(device)
-            f = enc(xb)
-            logits = enc.head(f if obj.uses_head else f.detach())
-            loss = obj(f, logits, yb, ib)
-            if not obj.uses_head: loss = loss + F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True); loss.backward()
-            if cfg.grad_clip: nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step(); sched.step(); sync()
+            task.train_step(b); sync()                      # train_encoder's own step (objective, probe, clipping, schedule)
             dt = time.perf_counter() - t
             train_s += dt; since_eval += dt; step_i += 1
             if step_i == warmup: tp['t0'] = train_s

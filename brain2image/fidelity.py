@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from .core import DataFormatError, atomic_path, data_dir, get_device
 from .judge import Judge, JudgeFeatures, check_images
+from .fitting import load_checkpoint
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_FILES', 'INCEPTION_URLS', 'INCEPTION_FEATURES', 'inception_weights_path',
@@ -66,9 +67,7 @@ def inception_extractor(weights_path: str | os.PathLike | None = None, # see inc
     "The standard FID Inception (torchmetrics' NoTrainInceptionV3) from a local weights file, as a feature extractor."
     if feature not in INCEPTION_FEATURES: raise ValueError(f'feature={feature!r}: expected one of {INCEPTION_FEATURES}')
     path = inception_weights_path(weights_path)
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise DataFormatError(path, '<file>', f'not a plain state_dict of tensors (it was not loaded: {type(e).__name__})') from None
+    sd = load_checkpoint(path)     # weights_only: a file that would run code is refused, a damaged one named (DataFormatError)
     if not isinstance(sd, dict) or 'Mixed_7c.branch_pool.conv.weight' not in sd:
         raise DataFormatError(path, '<file>', 'not the FID Inception state_dict (no Mixed_7c.branch_pool.conv.weight)')
     del sd

@@ -239,20 +239,27 @@ class EncoderTask(Task):
     def identity(self): return dict(model=self.encoder.config, recipe={k: v for k, v in self.cfg.to_dict().items() if k != 'epochs'})
     def save_extra(self): return dict(extra=self.extra, ch_names=list(self.ds.ch_names), sfreq=self.ds.sfreq, class_names=list(self.ds.class_names))
 
-    def train_epoch(self, epoch):
+    def train_step(self, b: torch.Tensor) -> float:
+        "One optimiser step on the training trials `b` (positions in the training part); the batch loss. (Call `train_mode()` first.)"
         cfg, obj, dev = self.cfg, self.objective, self.dev
-        (xtr, ytr, itr), tot, n = self.train_data, 0.0, 0
-        self.model.train(); obj.train()
-        for b in epoch_order(len(xtr), epoch, cfg.seed, cfg.batch_size, self.rank, self.world):
-            xb, yb, ib = xtr[b].to(dev), ytr[b].to(dev), itr[b].to(dev)
-            f = self.model(xb)
-            logits = self.encoder.head(f if obj.uses_head else f.detach())
-            loss = obj(f, logits, yb, ib)
-            if not obj.uses_head: loss = loss + F.cross_entropy(logits, yb, weight=self.probe_w)   # linear probe on detached features
-            self.opt.zero_grad(set_to_none=True); loss.backward()
-            if cfg.grad_clip: nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-            self.opt.step(); self.sched.step()
-            tot += loss.item() * len(b); n += len(b)
+        xtr, ytr, itr = self.train_data
+        xb, yb, ib = xtr[b].to(dev), ytr[b].to(dev), itr[b].to(dev)
+        f = self.model(xb)
+        logits = self.encoder.head(f if obj.uses_head else f.detach())
+        loss = obj(f, logits, yb, ib)
+        if not obj.uses_head: loss = loss + F.cross_entropy(logits, yb, weight=self.probe_w)   # linear probe on detached features
+        self.opt.zero_grad(set_to_none=True); loss.backward()
+        if cfg.grad_clip: nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step(); self.sched.step()
+        return loss.item()
+
+    def train_mode(self): self.model.train(); self.objective.train()
+
+    def train_epoch(self, epoch):
+        tot, n = 0.0, 0
+        self.train_mode()
+        for b in epoch_order(len(self.train_data[0]), epoch, self.cfg.seed, self.cfg.batch_size, self.rank, self.world):
+            tot += self.train_step(b) * len(b); n += len(b)
         return dict(train_loss=tot / max(n, 1), lr=self.sched.get_last_lr()[0])
 
     def validate(self, epoch):
