@@ -65,7 +65,6 @@ def get_preset(name: str) -> dict:
 _TOP = {'doc', 'data', 'dataset', 'split', 'protocol', 'preprocess', 'encoder', 'generators', 'evaluation', 'seed'}
 _DATASET_KINDS = ('synthetic', 'folder', 'n170', 'eegcvpr40', 'things-eeg2')
 
-def _fields(cls) -> set: return set(cls.__dataclass_fields__)
 
 def vae_arch_keys(cls) -> set:
     "The EEGVAE constructor's arguments a config may set (all but the condition size, which comes from the encoder)."
@@ -102,29 +101,29 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     cfg.setdefault('preprocess', {})
     _unknown('preprocess', cfg['preprocess'], set(inspect.signature(Preprocessor.__init__).parameters) - {'self'})
     cfg.setdefault('encoder', dict(_ENC))
-    _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | _fields(TrainConfig))
+    _unknown('encoder', cfg['encoder'], {'arch', 'feature_dim', 'options'} | set(TrainConfig.field_names()))
     from brain2image.encoders import ENCODERS
     arch = cfg['encoder'].get('arch', 'conv')
     if arch not in ENCODERS: raise ValueError(f"config['encoder']['arch']={arch!r}: expected one of {sorted(ENCODERS)}")
     opts = cfg['encoder'].get('options', {})
     if not isinstance(opts, dict): raise ValueError(f"config['encoder']['options']: expected a dict of {arch} encoder options, got {type(opts).__name__}")
     _unknown('encoder.options', opts, set(inspect.signature(ENCODERS[arch].__init__).parameters) - {'self', 'n_chans', 'n_times', 'n_classes', 'feature_dim'})
-    try: TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in _fields(TrainConfig)})   # a Recipe checks its choices
+    try: TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in set(TrainConfig.field_names())})   # a Recipe checks its choices
     except (ValueError, TypeError) as e: raise ValueError(f"config['encoder']: {e}") from None
     gens = cfg.setdefault('generators', {})
     _unknown('generators', gens, {'gan', 'vae'})
     if 'gan' in gens:
-        _unknown('generators.gan', gens['gan'], {'preset'} | _fields(GANConfig) | _fields(GANRecipe))
+        _unknown('generators.gan', gens['gan'], {'preset'} | set(GANConfig.field_names()) | set(GANRecipe.field_names()))
         if gens['gan'].get('preset', 'stable') not in GAN_PRESETS:
             raise ValueError(f"config['generators']['gan']['preset']={gens['gan']['preset']!r}: expected one of {sorted(GAN_PRESETS)}")
         try: gan_preset(**{'preset': 'stable', **gens['gan']})
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['gan']: {e}") from None
     if 'vae' in gens:
-        _unknown('generators.vae', gens['vae'], {'cond_mode'} | vae_arch_keys(EEGVAE) | _fields(VAEConfig))
+        _unknown('generators.vae', gens['vae'], {'cond_mode'} | vae_arch_keys(EEGVAE) | set(VAEConfig.field_names()))
         if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
         try:
-            VAEConfig(**{k: v for k, v in gens['vae'].items() if k in _fields(VAEConfig)})
+            VAEConfig(**{k: v for k, v in gens['vae'].items() if k in set(VAEConfig.field_names())})
             with seeded(0):   # a small build checks the architecture now, not after the encoder trained (the caller's RNG untouched)
                 EEGVAE(4, **{k: v for k, v in gens['vae'].items() if k in vae_arch_keys(EEGVAE)})
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['vae']: {e}") from None

@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #aa445316
 from __future__ import annotations
-import os, sys, random, logging, tempfile, contextlib
+import os, re, sys, math, random, logging, tempfile, contextlib, dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'shared_data_dir', 'seed_everything', 'seeded', 'get_device', 'get_logger',
-           'log_to_console', 'DataFormatError', 'atomic_path', 'jsonable', 'write_json', 'stamp_changes', 'check_stamp',
-           'write_stamp']
+           'log_to_console', 'DataFormatError', 'atomic_path', 'jsonable', 'write_json', 'refused_global',
+           'stamp_changes', 'check_stamp', 'write_stamp']
 
 # %% ../nbs/00_core.ipynb #b847e928
 _PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd().resolve().parent / 'brain2image'
@@ -146,8 +147,6 @@ def jsonable(o, # any nesting of dicts, lists, tuples, numbers, strings, arrays,
              where: str = 'value', # how to name `o` in that error
             ):
     "`o` as plain JSON values: dicts with str keys, lists, str, bool, int, float (NaN / inf -> None), None."
-    import dataclasses, math
-    from collections.abc import Mapping
     if isinstance(o, Mapping): return {str(k): jsonable(v, strict, f'{where}[{k!r}]') for k, v in o.items()}
     if dataclasses.is_dataclass(o) and not isinstance(o, type): return jsonable(dataclasses.asdict(o), strict, where)
     if hasattr(o, 'tolist') and not isinstance(o, (str, bytes)): o = o.tolist()     # NumPy arrays and scalars, torch tensors
@@ -167,6 +166,12 @@ def write_json(path: str | os.PathLike, # the file to write (atomically)
     import json
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(jsonable(obj, strict, 'obj'), indent=1, **dumps))
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #266a1a9e
+def refused_global(e: BaseException) -> str | None:
+    "The class or function a `torch.load(weights_only=True)` error refused to load (torch 2.6-2.13: 'Unsupported global: GLOBAL x', 2.14: 'unsupported GLOBAL x'), else None."
+    m = re.search(r'unsupported global:? (?:GLOBAL )?(\S+)', str(e), re.I)
+    return m.group(1) if m else None
 
 # %% ../nbs/00_core.ipynb #10dc5484
 def _short(v, n: int = 60) -> str:

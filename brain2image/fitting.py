@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .core import DataFormatError, atomic_path, get_logger
+from .core import DataFormatError, atomic_path, get_logger, refused_global
 
 # %% auto #0
 __all__ = ['save_checkpoint', 'load_checkpoint', 'plain', 'option', 'positive', 'Recipe', 'check_recipe_type', 'split_parts',
@@ -28,9 +28,7 @@ def load_checkpoint(path) -> dict:
     if not path.is_file(): raise DataFormatError(path, '<file>', 'checkpoint not found')
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:   # torch raises UnpicklingError, RuntimeError, EOFError, ... with no common base: each is named below
-        # torch's own wording is the only way to tell a refused global from damage (there is no dedicated exception type)
-        # (only a refused class or function says 'Unsupported global' (torch 2.6-2.13) or 'unsupported GLOBAL' (2.14): compared in lower case)
-        kind = 'it would execute code on load, so it was not loaded' if 'unsupported global' in str(e).lower() else 'corrupt or truncated'
+        kind = 'it would execute code on load, so it was not loaded' if refused_global(e) else 'corrupt or truncated'
         raise DataFormatError(path, '<file>', f'not a readable brain2image checkpoint: {kind} ({type(e).__name__})') from None
 
 def plain(x, where: str = 'extra'):
@@ -70,10 +68,17 @@ class Recipe:
         "Plain values (tuples as lists), as stored in checkpoints and compared on resume."
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
+    def resume_identity(self) -> dict:
+        "What a resumed run must share with its checkpoint: every field but `epochs` (a run may be given more epochs)."
+        return {k: v for k, v in self.to_dict().items() if k != 'epochs'}
+
+    @classmethod
+    def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]
+
     @classmethod
     def from_dict(cls, d: dict, where: str = ''):
         "Build from a dict, naming unknown keys and the allowed ones."
-        allowed = [f.name for f in fields(cls)]
+        allowed = cls.field_names()
         bad = sorted(set(d) - set(allowed))
         if bad: raise ValueError(f'{where or cls.__name__}: unknown key(s) {bad}; allowed: {allowed}')
         types = {f.name: f.type for f in fields(cls)}

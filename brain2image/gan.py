@@ -5,7 +5,7 @@
 # %% ../nbs/07_gan.ipynb #ec21eac7
 from __future__ import annotations
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from .core import DataFormatError, get_device, seeded
 from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, check_recipe_type, split_parts,
                                  save_checkpoint, load_checkpoint)
 from .training import epoch_order, balanced_sampling_weights
-from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials
+from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials, generate_images
 
 # %% auto #0
 __all__ = ['GAN_PRESETS', 'GANConfig', 'GANRecipe', 'gan_preset', 'gan_config', 'gan_recipe', 'CondBatchNorm2d', 'Generator',
@@ -64,29 +64,27 @@ GAN_PRESETS = {
                GANRecipe(matching_aware=True, loss='hinge', lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.999), batch_size=32, epochs=60)),
 }
 
-def _names(cls): return [f.name for f in fields(cls)]
-
 def gan_preset(preset: str = 'paper', # a key of GAN_PRESETS
                **changes, # fields of GANConfig or GANRecipe to change
               ) -> tuple[GANConfig, GANRecipe]:
     "A preset's architecture and recipe with `changes` applied (each change goes where its field is)."
     if preset not in GAN_PRESETS: raise ValueError(f'unknown GAN preset {preset!r}; available: {sorted(GAN_PRESETS)}')
     arch, recipe = GAN_PRESETS[preset]
-    bad = sorted(set(changes) - set(_names(GANConfig)) - set(_names(GANRecipe)))
-    if bad: raise ValueError(f'unknown GAN field(s) {bad}; GANConfig has {_names(GANConfig)}, GANRecipe has {_names(GANRecipe)}')
+    bad = sorted(set(changes) - set(GANConfig.field_names()) - set(GANRecipe.field_names()))
+    if bad: raise ValueError(f'unknown GAN field(s) {bad}; GANConfig has {GANConfig.field_names()}, GANRecipe has {GANRecipe.field_names()}')
     if 'betas' in changes: changes['betas'] = tuple(changes['betas'])
-    return (replace(arch, **{k: v for k, v in changes.items() if k in _names(GANConfig)}),
-            replace(recipe, **{k: v for k, v in changes.items() if k in _names(GANRecipe)}))
+    return (replace(arch, **{k: v for k, v in changes.items() if k in GANConfig.field_names()}),
+            replace(recipe, **{k: v for k, v in changes.items() if k in GANRecipe.field_names()}))
 
 def gan_config(preset: str = 'paper', **changes) -> GANConfig:
     "A preset's architecture with `changes` applied."
-    rec = sorted(set(changes) & set(_names(GANRecipe)))
+    rec = sorted(set(changes) & set(GANRecipe.field_names()))
     if rec: raise ValueError(f'{rec}: GANRecipe field(s), not architecture; use gan_recipe(...) or gan_preset(...) for both')
     return gan_preset(preset, **changes)[0]
 
 def gan_recipe(preset: str = 'paper', **changes) -> GANRecipe:
     "A preset's training recipe with `changes` applied."
-    arch = sorted(set(changes) & set(_names(GANConfig)))
+    arch = sorted(set(changes) & set(GANConfig.field_names()))
     if arch: raise ValueError(f'{arch}: GANConfig field(s), not recipe; use gan_config(...) or gan_preset(...) for both')
     return gan_preset(preset, **changes)[1]
 
@@ -250,11 +248,10 @@ class GANTask(Task):
         self.labels = torch.from_numpy(ds.labels)
         self.eeg = torch.from_numpy(np.asarray(ds.eeg, dtype=np.float32)) if self.ft else None
         self.grid = grid_trials(ds, recipe.split)
-        self.grid_z = torch.randn(len(self.grid), 4, gan.z_dim, generator=torch.Generator().manual_seed(recipe.seed + 1))
 
     def modules(self): return dict(gan=self.gan, **({'encoder': self.encoder} if self.ft else {}))
     def optimizers(self): return dict(opt_g=self.opt_g, opt_d=self.opt_d, **({'opt_e': self.opt_e} if self.ft else {}))
-    def identity(self): return dict(model=self.gan.config, recipe={k: v for k, v in self.recipe.to_dict().items() if k != 'epochs'})
+    def identity(self): return dict(model=self.gan.config, recipe=self.recipe.resume_identity())
 
     def cond_of(self, idx):
         if not self.ft: return self.conditions[idx].to(self.dev)
@@ -278,9 +275,9 @@ class GANTask(Task):
         with torch.no_grad():
             if self.ft: self.encoder.eval()
             c = self.cond_of(self.grid)
-            imgs = [self.gan.generate(self.grid_z[:, j].to(self.dev), c).cpu() for j in range(self.grid_z.shape[1])]
-        grid = torch.stack([self.bank.targets(self.grid)] + imgs, 1).flatten(0, 1)   # per class: stimulus, 4 samples
-        save_grid(grid, Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + len(imgs), upscale=2 if self.gan.cfg.image_size <= 32 else 1)
+        imgs = generate_images(self.gan, c, 4, seed=self.recipe.seed + 1)          # [classes, 4, 3, S, S], the same noise every epoch
+        grid = torch.cat([self.bank.targets(self.grid)[:, None], imgs], 1).flatten(0, 1)   # per class: stimulus, 4 samples
+        save_grid(grid, Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + imgs.shape[1], upscale=2 if self.gan.cfg.image_size <= 32 else 1)
 
     def finish(self, result, out):
         if result.finished and out is not None and self.is_main:
@@ -331,11 +328,11 @@ def load_gan(path, device=None) -> ConditionalGAN:
     c = load_checkpoint(path)
     if c.get('kind') != 'brain2image.gan': raise DataFormatError(path, 'kind', "expected a file written by save_gan (kind 'brain2image.gan')")
     d = dict(c['gan_config'])
-    arch = {k: v for k, v in d.items() if k in _names(GANConfig)}
+    arch = {k: v for k, v in d.items() if k in GANConfig.field_names()}
     try: gan = ConditionalGAN(GANConfig(**arch), c['cond_dim'], c['n_classes']); gan.load_state_dict(c['gan'])
     except (ValueError, RuntimeError) as e: raise DataFormatError(path, 'gan_config', f'does not build this GAN: {e}') from None
     gan.extra = dict(c['extra'])
-    old = {k: v for k, v in d.items() if k in _names(GANRecipe)}   # files from before the architecture/recipe split
+    old = {k: v for k, v in d.items() if k in GANRecipe.field_names()}   # files from before the architecture/recipe split
     if old and 'train_config' not in gan.extra: gan.extra['train_config'] = old
     if 'encoder' in c:
         from brain2image.encoders import make_encoder

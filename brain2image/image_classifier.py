@@ -91,7 +91,7 @@ class ImageClassifierTask(Task):
 
     def modules(self): return dict(net=self.net)
     def optimizers(self): return dict(opt=self.opt, **({'sched': self.sched} if self.sched is not None else {}))
-    def identity(self): return dict(model=self.net.config, recipe={k: v for k, v in self.recipe.to_dict().items() if k != 'epochs'},
+    def identity(self): return dict(model=self.net.config, recipe=self.recipe.resume_identity(),
                                     n_images=len(self.x))
     def save_extra(self): return dict(generator=self.g.get_state())
     def restore(self, checkpoint): self.g.set_state(checkpoint['generator'])

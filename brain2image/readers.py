@@ -4,12 +4,12 @@
 
 # %% ../nbs/01a_readers.ipynb #1ed311b2
 from __future__ import annotations
-import os, pickle, re, warnings
+import os, pickle, warnings
 from pathlib import Path
 from collections.abc import Sequence
 import numpy as np
 import torch
-from .core import DataFormatError, atomic_path, get_logger
+from .core import DataFormatError, atomic_path, get_logger, refused_global
 from .data import EEGImageDataset
 
 # %% auto #0
@@ -55,8 +55,8 @@ def _torch_load(path, what: str):
             return torch.load(path, weights_only=True, map_location='cpu')
     except pickle.UnpicklingError as e:
         # torch raises this one type both for a refused global and for a damaged stream; only its message tells them apart
-        m = re.search(r'unsupported global:? (?:GLOBAL )?(\S+)', str(e), re.I)   # torch 2.6-2.13 and 2.14 word it differently
-        asks = f'asks for {m.group(1)}, ' if m else ''
+        g = refused_global(e)
+        asks = f'asks for {g}, ' if g else ''
         if 'weights only' in str(e).lower():
             raise DataFormatError(path, '<file>', f'holds Python objects beyond tensors, lists and dicts ({asks}refused by torch.load(weights_only=True)): '
                                   'loading it would execute code from the file, so it was not loaded and nothing ran') from None

@@ -236,7 +236,7 @@ class EncoderTask(Task):
 
     def modules(self): return dict(encoder=self.encoder, objective=self.objective)
     def optimizers(self): return dict(optimizer=self.opt, scheduler=self.sched)
-    def identity(self): return dict(model=self.encoder.config, recipe={k: v for k, v in self.cfg.to_dict().items() if k != 'epochs'})
+    def identity(self): return dict(model=self.encoder.config, recipe=self.cfg.resume_identity())
     def save_extra(self): return dict(extra=self.extra, ch_names=list(self.ds.ch_names), sfreq=self.ds.sfreq, class_names=list(self.ds.class_names))
 
     def train_step(self, b: torch.Tensor) -> float:

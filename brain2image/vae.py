@@ -16,7 +16,7 @@ from .core import DataFormatError, get_device, seeded
 from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint,
                                  split_parts, check_recipe_type)
 from .training import epoch_order, balanced_sampling_weights
-from .conditioning import StimulusBank, save_grid, grid_trials
+from .conditioning import StimulusBank, save_grid, grid_trials, generate_images
 
 # %% auto #0
 __all__ = ['EEGVAE', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'VAETask', 'train_vae', 'save_vae', 'load_vae', 'plot_vae_history']
@@ -174,11 +174,10 @@ class VAETask(Task):
         self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, cfg.balance)
         self.opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.grid = grid_trials(ds, cfg.split)
-        self.grid_noise = torch.randn(len(self.grid), cfg.grid_samples, vae.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
 
     def modules(self): return dict(vae=self.vae)
     def optimizers(self): return dict(optimizer=self.opt)
-    def identity(self): return dict(model=self.vae.config, recipe={k: v for k, v in self.cfg.to_dict().items() if k != 'epochs'})
+    def identity(self): return dict(model=self.vae.config, recipe=self.cfg.resume_identity())
 
 # %% ../nbs/06a_vae.ipynb #c6930695
 @patch
@@ -208,9 +207,9 @@ def end_epoch(self: VAETask, epoch, out):
     "The epoch's grid: per class a held-out trial's stimulus, its mean decoding, then samples."
     if out is None: return
     vae, c = self.vae, self.conditions[self.grid].to(self.dev)
-    cols = [self.bank.targets(self.grid, torch.Generator().manual_seed(self.cfg.seed)), vae.generate(torch.zeros(len(self.grid), vae.z_dim), c).cpu()]
-    cols += [vae.generate(self.grid_noise[:, j], c).cpu() for j in range(self.cfg.grid_samples)]
-    save_grid(torch.stack(cols, 1).flatten(0, 1), Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=len(cols),
+    imgs = generate_images(vae, c, 1 + self.cfg.grid_samples, seed=self.cfg.seed + 1)   # sample 0: the mean code; the same noise every epoch
+    stim = self.bank.targets(self.grid, torch.Generator().manual_seed(self.cfg.seed))
+    save_grid(torch.cat([stim[:, None], imgs], 1).flatten(0, 1), Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + imgs.shape[1],
               upscale=2 if vae.image_size <= 32 else 1)
 
 @patch

@@ -52,10 +52,16 @@ def tiny_onehot():
     return ds, F.one_hot(torch.from_numpy(ds.labels), ds.n_classes).float()
 
 @pytest.fixture(scope='module')
-def tiny_judge(tiny):
+def judge(tiny):
     "A judge trained on the tiny preset's 16 stimulus images (one held out per class); a few seconds on one thread."
     from brain2image.judge import train_judge
     return train_judge(tiny, epochs=60, holdout_per_class=1, augment='strong', batch_size=4, seed=0)
+
+@pytest.fixture(scope='module')
+def stim(tiny):
+    "The tiny preset's stimulus images as float [N, 3, 32, 32] in [-1, 1]."
+    from brain2image.image_classifier import images_to_tensor
+    return images_to_tensor(tiny.images, 32)
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'browser: real JupyterLab + headless chromium (tools/browser_setup.sh)')

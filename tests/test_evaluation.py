@@ -9,9 +9,6 @@ from brain2image.evaluation import evaluate_generation, GenerationReport
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
-def judge(tiny_judge): return tiny_judge
-
-@pytest.fixture(scope='module')
 def prototypes(tiny):
     return StimulusBank(tiny, 32).class_examples(1)
 

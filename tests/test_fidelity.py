@@ -2,19 +2,11 @@ import numpy as np, pytest, torch
 import torch.nn.functional as F
 from torch import nn
 from brain2image.core import DataFormatError
-from brain2image.image_classifier import images_to_tensor
 from brain2image.judge import JudgeFeatures, JudgeLogits
 from brain2image.fidelity import (inception_score, fid, kid, kway_accuracy, inception_weights_path, inception_extractor,
                                   random_inception_weights, INCEPTION_FILE)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-
-@pytest.fixture(scope='module')
-def judge(tiny_judge): return tiny_judge
-
-@pytest.fixture(scope='module')
-def stim(tiny):
-    return images_to_tensor(tiny.images, 32)
 
 class PixelOracle(nn.Module):
     "A perfect classifier: 50 * one-hot of the class written in pixel (0, 0, 0)."

@@ -8,13 +8,6 @@ from brain2image.judge import Judge, train_judge, JudgeFeatures, JudgeLogits, ch
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
-def judge(tiny_judge): return tiny_judge
-
-@pytest.fixture(scope='module')
-def stim(tiny):
-    return images_to_tensor(tiny.images, 32)
-
-@pytest.fixture(scope='module')
 def prototypes(tiny):
     return StimulusBank(tiny, 32).class_examples(1)
 
