@@ -12,13 +12,13 @@ from .data import EEGImageDataset, load_dataset
 __all__ = ['PRESETS', 'get_preset', 'vae_arch_keys', 'validate_config', 'build_dataset']
 
 # %% ../nbs/10_config.ipynb #a1a3849c
-_EVAL = dict(judge_epochs=40, judge_augment='flip_shift', ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
+_EVAL = dict(judge_epochs=40, judge_augment='flip_shift', judge_folds=1, ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
              baselines=['lda', 'xdawn'])
 _PRE = dict(l_freq=1.0, h_freq=40.0, standardize='channel')
 _ENC = dict(arch='conv', objective='ce', epochs=30, patience=8)
 _GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'), vae=dict(cond_mode='feature', epochs=30, image_size=32))
 
-_EVAL_SYN = dict(_EVAL, judge_epochs=80, judge_augment='strong')   # drawn shapes: any rotation/scale, blur (see 08_judge)
+_EVAL_SYN = dict(_EVAL, judge_epochs=120, judge_augment='strong', judge_folds=5)   # drawn shapes: any rotation/scale, blur; cross-fitted (see 08_judge)
 
 def _preset(doc, dataset, split='by_image', preprocess=_PRE, encoder=_ENC, generators=_GEN, evaluation=_EVAL_SYN, data='', protocol=('split',)):
     return copy.deepcopy(dict(doc=doc, data=data, dataset=dataset, split=split, protocol=list(protocol), preprocess=preprocess, encoder=encoder,
@@ -35,7 +35,7 @@ PRESETS = {
                     dict(kind='synthetic', size='tiny', design='random', seed=0),
                     encoder=dict(arch='conv', objective='ce', epochs=10, patience=0),
                     generators=dict(gan=dict(preset='stable', epochs=60, batch_size=16, ngf=16, ndf=16), vae=dict(cond_mode='feature', epochs=8, image_size=32)),
-                    evaluation=dict(_EVAL_SYN, judge_epochs=40, umap=False, n_permutations=50), data='embedded: generated on the fly'),
+                    evaluation=dict(_EVAL_SYN, judge_epochs=40, judge_folds=1, umap=False, n_permutations=50), data='embedded: generated on the fly'),
     'synthetic-full': _preset('EEGCVPR40-sized synthetic data (11,964 trials x 128 channels x 500 samples at 1 kHz, 40 classes): '
                               'about 3 GB in memory; tens of minutes on a CPU, minutes on a GPU.',
                               dict(kind='synthetic', size='full', design='random', seed=0),
@@ -130,6 +130,9 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
     cfg['evaluation'] = {**_EVAL, **ev}
+    jf = cfg['evaluation']['judge_folds']
+    if not isinstance(jf, int) or isinstance(jf, bool) or jf < 1:
+        raise ValueError(f"config['evaluation']['judge_folds']: expected an integer >= 1 (1: a few images held out; k: k cross-fitted judges), got {jf!r}")
     bad = [b for b in cfg['evaluation']['baselines'] if b not in BASELINES]
     if bad: raise ValueError(f"config['evaluation']['baselines']: unknown {bad}; expected some of {list(BASELINES)}")
     return cfg

@@ -4,6 +4,8 @@
 
 # %% ../nbs/08_judge.ipynb #35bc0db7
 from __future__ import annotations
+import math
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -35,25 +37,31 @@ def check_images(x, name: str = 'images', min_n: int = 1) -> torch.Tensor:
 # %% ../nbs/08_judge.ipynb #b9cfa720
 class Judge:
     "An image classifier trained on a dataset's stimuli: which class does an image show? (float images in [-1, 1], any size)"
-    def __init__(self, net: SmallImageEncoder, # trained classifier (`forward` = embedding, `head` = logits)
+    def __init__(self, net: SmallImageEncoder | list, # a trained classifier (`forward` = embedding, `head` = logits), or several (an ensemble)
                  size: int = 32, # images are resized to size x size before classification
                  class_names: list | None = None,
-                 heldout: Score | None = None, # accuracy on held-out stimulus images
+                 heldout: Score | None = None, # accuracy on held-out stimulus images (out-of-fold for a cross-fitted judge)
                  heldout_images: list | None = None, # indices into ds.images that were held out
                 ):
-        self.net, self.size = net.eval(), int(size)
-        self.n_classes, self.dim = int(net.config['n_classes']), int(net.config['dim'])
+        nets = list(net) if isinstance(net, (list, tuple, nn.ModuleList)) else [net]
+        if not nets: raise ValueError('Judge: expected at least one trained network')
+        if len({int(n.config['n_classes']) for n in nets}) != 1: raise ValueError('Judge: the networks disagree on the number of classes')
+        self.nets, self.size = nn.ModuleList(n.eval() for n in nets), int(size)
+        self.n_classes, self.dim = int(nets[0].config['n_classes']), sum(int(n.config['dim']) for n in nets)
         self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(self.n_classes)]
         self.heldout, self.heldout_images = heldout, [int(i) for i in (heldout_images or [])]
 
     @property
-    def device(self) -> torch.device: return next(self.net.parameters()).device
+    def net(self) -> SmallImageEncoder: return self.nets[0]
+    @property
+    def device(self) -> torch.device: return next(self.nets.parameters()).device
     def __repr__(self):
-        return f'Judge({self.n_classes} classes, {self.size}x{self.size}, held-out accuracy {self.heldout if self.heldout else "not measured"})'
+        m = f', {len(self.nets)} cross-fitted networks' if len(self.nets) > 1 else ''
+        return f'Judge({self.n_classes} classes, {self.size}x{self.size}{m}, held-out accuracy {self.heldout if self.heldout else "not measured"})'
 
     @torch.no_grad()
     def _map(self, images, fn, batch_size: int = 256) -> torch.Tensor:
-        x = check_images(images); self.net.eval(); out = []
+        x = check_images(images); self.nets.eval(); out = []
         for b in x.split(batch_size):
             b = b.to(self.device, torch.float32)
             if tuple(b.shape[-2:]) != (self.size, self.size):
@@ -62,11 +70,13 @@ class Judge:
         return torch.cat(out)
 
     def features(self, images, batch_size: int = 256) -> torch.Tensor:
-        "Penultimate embeddings [N, dim] (the FID/KID features)."
-        return self._map(images, self.net, batch_size)
+        "Penultimate embeddings [N, dim] (the FID/KID features; an ensemble's members side by side)."
+        return self._map(images, lambda b: torch.cat([n(b) for n in self.nets], 1), batch_size)
     def logits(self, images, batch_size: int = 256) -> torch.Tensor:
-        "Class logits [N, n_classes]."
-        return self._map(images, lambda b: self.net.head(self.net(b)), batch_size)
+        "Class logits [N, n_classes] (an ensemble: the log of its members' mean probability)."
+        if len(self.nets) == 1: return self._map(images, lambda b: self.net.head(self.net(b)), batch_size)
+        lp = lambda b: torch.stack([F.log_softmax(n.head(n(b)), 1) for n in self.nets]).logsumexp(0) - math.log(len(self.nets))
+        return self._map(images, lp, batch_size)
     def probs(self, images, batch_size: int = 256) -> torch.Tensor:
         "Class probabilities [N, n_classes]."
         return F.softmax(self.logits(images, batch_size), 1)
@@ -78,52 +88,78 @@ class Judge:
         return score(np.asarray(labels), self.predict(images).numpy(), self.n_classes, seed=seed)
 
 # %% ../nbs/08_judge.ipynb #8a936814
+def _folds(lab: np.ndarray, n_classes: int, folds: int, seed: int, names) -> np.ndarray:
+    "Stratified fold of every labelled image (-1: unlabelled): each class's images, shuffled, dealt round the folds."
+    rng, fold = np.random.default_rng(seed), np.full(len(lab), -1)
+    for k in range(n_classes):
+        idx = np.flatnonzero(lab == k)
+        if 0 < len(idx) < 2:
+            raise ValueError(f'folds={folds}: class {k} ({names[k]}) has 1 stimulus image; cross-fitting needs at least 2 per class '
+                             '(or use folds=1 with holdout_per_class=0)')
+        fold[rng.permutation(idx)] = (np.arange(len(idx)) + rng.integers(folds)) % folds
+    return fold
+
 def train_judge(ds: EEGImageDataset, # a dataset whose `images` are a uint8 array [n_images, H, W, 3]
                 size: int = 32, # judge input size
                 epochs: int = 40,
-                holdout_per_class: int = 2, # stimulus images per class kept out of training for `judge.heldout`
+                holdout_per_class: int = 2, # folds=1: stimulus images per class kept out of training for `judge.heldout`
                 seed: int = 0, device=None, progress: bool = False,
-                dim: int = 64, # embedding size (the FID/KID feature dimension)
+                dim: int = 64, # embedding size per network (the FID/KID feature dimension)
                 augment: str = 'flip_shift', # 'flip_shift' (as train_image_encoder) or 'strong' (+ any rotation, scale, blur: orientation-free stimuli)
                 batch_size: int = 16, lr: float = 3e-3,
                 balance: str = 'auto', # class-weighted loss: 'auto' (when the stimulus classes are imbalanced), 'weight' or 'none'
+                folds: int = 1, # 1: one network, a few images held out; k >= 2: k networks cross-fitted, every image held out once
                ) -> Judge:
-    "Train a judge on the stimulus images of `ds`, holding out a few images per class to measure its own accuracy."
+    "Train a judge on the stimulus images of `ds` and measure it on images it never saw (held out, or out of fold)."
     if not isinstance(ds.images, np.ndarray) or ds.images.ndim != 4:
         raise ValueError('ds.images: expected a uint8 array [n_images, H, W, 3]; call ds.load_images(size) first')
     recipe = ImageClassifierRecipe(epochs=epochs, batch_size=batch_size, lr=lr, schedule='onecycle', augment=augment, balance=balance,
                                    size=size, seed=seed)   # checks augment, epochs, balance
     if holdout_per_class < 0: raise ValueError(f'holdout_per_class: expected >= 0, got {holdout_per_class}')
-    lab = np.asarray(ds.image_labels); rng = np.random.default_rng(seed); held = []
-    for k in range(ds.n_classes):
-        idx = np.flatnonzero(lab == k)
-        if len(idx) <= holdout_per_class:
-            raise ValueError(f'holdout_per_class={holdout_per_class}: class {k} ({ds.class_names[k]}) has {len(idx)} stimulus '
-                             'image(s); at least one must remain to train the judge')
-        held += rng.choice(idx, holdout_per_class, replace=False).tolist()
-    train = np.setdiff1d(np.flatnonzero(lab >= 0), held)
-    with seeded(seed): net = SmallImageEncoder(ds.n_classes, dim)
-    train_image_classifier(net, ds, recipe, images=train, device=device, progress=progress, desc='judge')
-    judge = Judge(net, size, ds.class_names, heldout_images=sorted(held))
-    if held: judge.heldout = judge.score(images_to_tensor(ds.images[held]), lab[held], seed=seed)
+    if not isinstance(folds, (int, np.integer)) or folds < 1: raise ValueError(f'folds: expected an integer >= 1, got {folds!r}')
+    lab = np.asarray(ds.image_labels)
+    if folds == 1:
+        rng, held = np.random.default_rng(seed), []
+        for k in range(ds.n_classes):
+            idx = np.flatnonzero(lab == k)
+            if len(idx) <= holdout_per_class:
+                raise ValueError(f'holdout_per_class={holdout_per_class}: class {k} ({ds.class_names[k]}) has {len(idx)} stimulus '
+                                 'image(s); at least one must remain to train the judge')
+            held += rng.choice(idx, holdout_per_class, replace=False).tolist()
+        fold = np.where(lab >= 0, -1, -2); fold[held] = 0     # -1: train only, 0: held out
+    else: fold = _folds(lab, ds.n_classes, folds, seed, ds.class_names)
+    nets, pred = [], np.full(len(lab), -1)
+    for f in range(folds):
+        with seeded(seed + f): net = SmallImageEncoder(ds.n_classes, dim)
+        train = np.flatnonzero((lab >= 0) & (fold != f))
+        train_image_classifier(net, ds, replace(recipe, seed=seed + f), images=train, device=device, progress=progress,
+                               desc='judge' if folds == 1 else f'judge {f + 1}/{folds}')
+        held = np.flatnonzero(fold == f)
+        if len(held): pred[held] = Judge(net, size).predict(images_to_tensor(ds.images[held])).numpy()
+        nets.append(net)
+    held = np.flatnonzero(pred >= 0)
+    judge = Judge(nets, size, ds.class_names, heldout_images=held.tolist())
+    if len(held): judge.heldout = score(lab[held], pred[held], ds.n_classes, seed=seed)
     return judge
 
 # %% ../nbs/08_judge.ipynb #856bf96a
 def _save(self: Judge, path) -> Path:
-    "Save the judge (config, weights, class names, held-out score) atomically."
-    obj = dict(kind='brain2image.judge', config=dict(self.net.config), size=self.size, class_names=list(self.class_names),
-               state_dict=self.net.state_dict(), heldout=self.heldout.to_dict() if self.heldout is not None else None,
+    "Save the judge (configs, weights, class names, held-out score) atomically."
+    obj = dict(kind='brain2image.judge', configs=[dict(n.config) for n in self.nets], size=self.size, class_names=list(self.class_names),
+               state_dicts=[n.state_dict() for n in self.nets], heldout=self.heldout.to_dict() if self.heldout is not None else None,
                heldout_images=list(self.heldout_images))
     return save_checkpoint(path, obj)
 
 def _load(cls, path, device=None) -> Judge:
-    "Rebuild a judge from `Judge.save`'s file (weights_only load)."
+    "Rebuild a judge from `Judge.save`'s file (weights_only load; files of one network from earlier versions too)."
     c = load_checkpoint(path)
     if not isinstance(c, dict) or c.get('kind') != 'brain2image.judge':
         raise DataFormatError(path, 'kind', "expected a file written by Judge.save (kind 'brain2image.judge')")
-    net = SmallImageEncoder(**c['config']); net.load_state_dict(c['state_dict'])
-    return cls(net.to(get_device(device)), c['size'], c['class_names'],
-               Score.from_dict(c['heldout']) if c['heldout'] is not None else None, c['heldout_images'])
+    configs, states = (c['configs'], c['state_dicts']) if 'configs' in c else ([c['config']], [c['state_dict']])
+    nets = []
+    for cfg, sd in zip(configs, states):
+        net = SmallImageEncoder(**cfg); net.load_state_dict(sd); nets.append(net.to(get_device(device)))
+    return cls(nets, c['size'], c['class_names'], Score.from_dict(c['heldout']) if c['heldout'] is not None else None, c['heldout_images'])
 
 Judge.save, Judge.load = _save, classmethod(_load)
 

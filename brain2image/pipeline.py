@@ -27,7 +27,7 @@ def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
     deps = {'encoder': enc,
             'gan': dict(enc, generator=cfg.get('generators', {}).get('gan')),
             'vae': dict(enc, generator=cfg.get('generators', {}).get('vae')),
-            'judge': dict(dataset=cfg.get('dataset'), seed=cfg.get('seed'), judge=dict(epochs=ev.get('judge_epochs'), augment=ev.get('judge_augment'))),
+            'judge': dict(dataset=cfg.get('dataset'), seed=cfg.get('seed'), judge=dict(epochs=ev.get('judge_epochs'), augment=ev.get('judge_augment'), folds=ev.get('judge_folds', 1))),
             }.get(stage)
     if deps is None:
         if stage not in _STAGES: raise ValueError(f'stage {stage!r}: no such stage')
@@ -210,9 +210,9 @@ def _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say) -> tuple[dict, o
     inputs = _inputs(cfg, 'judge', fp)
     if _stamp(out, 'judge', inputs) == 'finished' and (out / 'judge.pt').exists(): judge = Judge.load(out / 'judge.pt')
     else:
-        judge = train_judge(ds, epochs=ev['judge_epochs'], augment=ev['judge_augment'], seed=cfg['seed'], progress=progress)
+        judge = train_judge(ds, epochs=ev['judge_epochs'], augment=ev['judge_augment'], folds=ev['judge_folds'], seed=cfg['seed'], progress=progress)
         judge.save(out / 'judge.pt'); _done(out, 'judge', inputs)
-    res['judge'] = dict(heldout=None if judge.heldout is None else judge.heldout.to_dict(), epochs=ev['judge_epochs'], augment=ev['judge_augment'])
+    res['judge'] = dict(heldout=None if judge.heldout is None else judge.heldout.to_dict(), epochs=ev['judge_epochs'], augment=ev['judge_augment'], folds=ev['judge_folds'])
     if judge.heldout is not None: say(f'      judge on held-out stimulus images: {judge.heldout}')
     res['generation'] = {}
     for name, (g, mode) in gen_out['generators'].items():
