@@ -37,6 +37,8 @@ class GANConfig(Recipe):
     spectral_norm: bool = False    # spectral normalisation of D's layers
     projection: bool = False       # projection discriminator (Miyato & Koyama 2018) instead of concatenation
     aux_classifier: bool = False   # auxiliary class head on D (AC-GAN) for real and generated images
+    temperature: float = 1.0       # cond_mode='posterior': conditions are sharpened to this softmax temperature when generating
+                                   # (p ** (1 / T), renormalised; one-hot codes are unchanged); 1 = as given
 
 @dataclass
 class GANRecipe(Recipe):
@@ -50,6 +52,8 @@ class GANRecipe(Recipe):
     batch_size: int = positive(64)
     epochs: int = positive(50)
     d_steps: int = positive(1)     # D updates per G update
+    train_on: str = option('eeg', 'eeg', 'class')  # G and D see each training trial's EEG condition (the paper), or its class
+                                   # code (one-hot, cond_mode='posterior'): G learns each class's stimuli, the EEG picks the class
     finetune_encoder: bool = False # train the EEG encoder jointly (default: frozen, as the paper)
     encoder_lr_scale: float = 0.1  # encoder learning rate = lr_g x this, when fine-tuning
     balance: str = option('auto', 'auto', 'weight', 'none')  # class-balanced epochs: 'auto' = when the training classes are imbalanced
@@ -60,8 +64,9 @@ class GANRecipe(Recipe):
 GAN_PRESETS = {
     'paper': (GANConfig(), GANRecipe()),
     'stable': (GANConfig(cond_mode='posterior', image_size=32, ngf=32, ndf=32, cond_bn=True, d_norm='none', spectral_norm=True,
-                         projection=True, aux_classifier=True),
-               GANRecipe(matching_aware=True, loss='hinge', lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.999), batch_size=32, epochs=60)),
+                         projection=True, aux_classifier=True, temperature=0.2),
+               GANRecipe(matching_aware=True, loss='hinge', lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.999), batch_size=32, epochs=60,
+                         train_on='class')),
 }
 
 def gan_preset(preset: str = 'paper', # a key of GAN_PRESETS
@@ -166,6 +171,7 @@ class ConditionalGAN(nn.Module):
     def __init__(self, cfg: GANConfig, cond_dim: int, n_classes: int):
         super().__init__()
         if not isinstance(cfg, GANConfig): raise TypeError(f'ConditionalGAN: cfg must be a GANConfig (got {type(cfg).__name__}); see gan_config / gan_preset')
+        if not cfg.temperature > 0: raise ValueError(f'GANConfig.temperature={cfg.temperature}: expected > 0')
         self.cfg, self.cond_dim, self.n_classes = cfg, cond_dim, n_classes
         self.G = Generator(cond_dim, cfg.z_dim, cfg.image_size, cfg.ngf, cfg.cond_bn)
         self.D = Discriminator(cond_dim, cfg.image_size, cfg.ndf, cfg.d_norm, cfg.spectral_norm, cfg.projection,
@@ -177,7 +183,9 @@ class ConditionalGAN(nn.Module):
     def config(self) -> dict: return dict(self.cfg.to_dict(), cond_dim=self.cond_dim, n_classes=self.n_classes)
 
     def generate(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        "Images [B, 3, S, S] in [-1, 1] (eval mode)."
+        "Images [B, 3, S, S] in [-1, 1] (eval mode); posterior conditions sharpened to `cfg.temperature`."
+        if self.cfg.cond_mode == 'posterior' and self.cfg.temperature != 1:
+            cond = cond.clamp_min(1e-12) ** (1 / self.cfg.temperature); cond = cond / cond.sum(1, keepdim=True)
         was = self.G.training; self.G.eval()
         with torch.no_grad(): x = self.G(noise, cond)
         self.G.train(was); return x
@@ -253,7 +261,10 @@ class GANTask(Task):
     def optimizers(self): return dict(opt_g=self.opt_g, opt_d=self.opt_d, **({'opt_e': self.opt_e} if self.ft else {}))
     def identity(self): return dict(model=self.gan.config, recipe=self.recipe.resume_identity())
 
-    def cond_of(self, idx):
+    def cond_of(self, idx, train: bool = True):
+        "Conditions of trials `idx`: what G trains on (`train`), or what it is shown at generation (EEG conditions where given)."
+        if self.recipe.train_on == 'class' and (train or self.conditions is None):
+            return F.one_hot(self.labels[idx], self.gan.cond_dim).float().to(self.dev)
         if not self.ft: return self.conditions[idx].to(self.dev)
         f = self.encoder(self.eeg[idx].to(self.dev))
         return f if self.gan.cfg.cond_mode == 'feature' else F.softmax(self.encoder.head(f), 1)
@@ -274,7 +285,7 @@ class GANTask(Task):
         if out is None or not self.is_main: return
         with torch.no_grad():
             if self.ft: self.encoder.eval()
-            c = self.cond_of(self.grid)
+            c = self.cond_of(self.grid, train=False)
         imgs = generate_images(self.gan, c, 4, seed=self.recipe.seed + 1)          # [classes, 4, 3, S, S], the same noise every epoch
         grid = torch.cat([self.bank.targets(self.grid)[:, None], imgs], 1).flatten(0, 1)   # per class: stimulus, 4 samples
         save_grid(grid, Path(out) / 'samples' / f'epoch_{epoch:03d}.png', nrow=1 + imgs.shape[1], upscale=2 if self.gan.cfg.image_size <= 32 else 1)
@@ -288,7 +299,7 @@ def train_gan(gan: ConditionalGAN, # built by ConditionalGAN(GANConfig, cond_dim
               ds, # the (preprocessed) EEGImageDataset: trials, labels, stimuli, the split named in `recipe`
               recipe: GANRecipe | None = None, # how to train (default: GANRecipe(), the paper's)
               *,
-              conditions: torch.Tensor | None = None, # [n_trials, cond_dim] from a frozen encoder (eeg_conditions)
+              conditions: torch.Tensor | None = None, # [n_trials, cond_dim] from a frozen encoder (eeg_conditions); train_on='class': the grids' only
               encoder: nn.Module | None = None, # with recipe.finetune_encoder: the encoder to train jointly
               out: str | Path | None = None, # run folder: gan_checkpoint.pt, samples/, gan.pt (None: no files)
               resume: bool = True, # continue from out/gan_checkpoint.pt if it exists
@@ -302,7 +313,11 @@ def train_gan(gan: ConditionalGAN, # built by ConditionalGAN(GANConfig, cond_dim
     "Train the conditional GAN on the training part of the recipe's split (the last epoch is the result)."
     rc = check_recipe_type(recipe, GANRecipe, 'train_gan')
     if rc.finetune_encoder and encoder is None: raise ValueError('train_gan: finetune_encoder=True needs the encoder (encoder=...)')
-    if not rc.finetune_encoder and conditions is None:
+    if rc.train_on == 'class':
+        if gan.cfg.cond_mode != 'posterior' or gan.cond_dim != ds.n_classes or rc.finetune_encoder:
+            raise ValueError(f"train_gan: train_on='class' needs cond_mode='posterior' with one condition entry per class "
+                             f"(cond_dim {gan.cond_dim}, {ds.n_classes} classes) and no finetune_encoder")
+    elif not rc.finetune_encoder and conditions is None:
         raise ValueError('train_gan: pass conditions=eeg_conditions(encoder, ds, mode), or set finetune_encoder=True with encoder=...')
     if conditions is not None:
         conditions = torch.as_tensor(conditions, dtype=torch.float32)
