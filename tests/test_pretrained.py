@@ -125,3 +125,29 @@ def test_generator_guidance_size_and_checks(pipe, onehot_mapper):
     assert out.shape == (2, 3, 30, 30) and out.abs().max() <= 1
     with pytest.raises(ValueError, match='16-d image embeddings'): PretrainedGenerator(pipe, EmbeddingMapper(4, 8))
     with pytest.raises(TypeError, match='KandinskyV22Pipeline'): PretrainedGenerator(object(), m)
+
+def test_reduced_precision_pipeline(tiny_dir, tiny):
+    "bfloat16 weights (CPU stand-in for a GPU user's float16): float32 EEG conditions and embeddings are cast on the way in and out."
+    p = load_local_pipeline(tiny_dir, device='cpu', dtype=torch.bfloat16)
+    E = image_embeddings(p, tiny.images[:4])
+    assert E.dtype == torch.float32 and E.shape == (4, 16)
+    C = torch.eye(4)
+    gen = PretrainedGenerator(p, fit_mapper(C, E), image_size=32, num_inference_steps=1, guidance_scale=2.0)
+    out = generate_images(gen, C[:2])
+    assert out.shape == (2, 1, 3, 32, 32) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+def test_eeg_to_image_takes_it(pipe, tiny):
+    "decode.EEGToImage runs raw EEG through preprocessing, an (untrained) encoder's features and the pretrained generator."
+    from brain2image.preprocess import Preprocessor
+    from brain2image.encoders import make_encoder
+    from brain2image.conditioning import eeg_conditions
+    from brain2image.decode import EEGToImage
+    pre = Preprocessor(l_freq=1.0, standardize='channel'); ds = pre.fit_transform(tiny, progress=False)
+    torch.manual_seed(0)
+    enc = make_encoder('conv', ds.n_chans, ds.n_times, ds.n_classes)
+    targets = trial_targets(ds, image_embeddings(pipe, ds.images))
+    gen = PretrainedGenerator(pipe, fit_mapper(eeg_conditions(enc, ds, 'feature'), targets), image_size=32, num_inference_steps=1)
+    dec = EEGToImage(pre, enc, gen, 'feature', device='cpu')
+    a = dec(tiny[:2], n_samples=2, seed=3)
+    assert a.shape == (2, 2, 3, 32, 32) and a.abs().max() <= 1
+    assert torch.allclose(a, dec(tiny[:2], n_samples=2, seed=3), atol=1e-4)
