@@ -49,10 +49,18 @@ def test_guidance_and_null():
     torch.testing.assert_close(e[0], m.null.detach()); torch.testing.assert_close(e[1], m.cond_proj(c[1]))
 
 def test_loss_targets():
-    m = _model(prediction_type='v_prediction')
-    x0 = torch.rand(2, 3, 32, 32) * 2 - 1
-    with torch.no_grad(): l = diffusion_loss(m, x0, torch.rand(2, 4), torch.randn_like(x0), torch.tensor([3, 700]))
-    assert l.ndim == 0 and float(l) > 0
+    "The loss regresses the noise (epsilon) or the velocity sqrt(a) eps - sqrt(1 - a) x0 (v_prediction, the default)."
+    v = _model(); e = _model(prediction_type='epsilon'); e.load_state_dict(v.state_dict())
+    assert v.cfg.prediction_type == 'v_prediction'
+    x0, c, t = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 4), torch.tensor([3, 700])
+    noise = torch.randn_like(x0)
+    with torch.no_grad():
+        a = v.scheduler.alphas_cumprod[t][:, None, None, None]
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        pred = v(x_t, t, c)
+        torch.testing.assert_close(diffusion_loss(e, x0, c, noise, t), ((pred - noise) ** 2).mean(), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(diffusion_loss(v, x0, c, noise, t), ((pred - (a.sqrt() * noise - (1 - a).sqrt() * x0)) ** 2).mean(),
+                                   rtol=1e-4, atol=1e-6)
 
 def test_training_decreases_loss(tiny_onehot):
     ds, onehot = tiny_onehot
