@@ -6,8 +6,10 @@ from brain2image.training import train_encoder, TrainConfig
 from brain2image.vae import train_vae, VAEConfig
 from brain2image.gan import train_gan, GANRecipe
 from brain2image.image_classifier import train_image_classifier, ImageClassifierRecipe
+from brain2image.diffusion import train_diffusion, DiffusionRecipe
 
-TRAINERS = [(train_encoder, TrainConfig), (train_vae, VAEConfig), (train_gan, GANRecipe), (train_image_classifier, ImageClassifierRecipe)]
+TRAINERS = [(train_encoder, TrainConfig), (train_vae, VAEConfig), (train_gan, GANRecipe), (train_image_classifier, ImageClassifierRecipe),
+            (train_diffusion, DiffusionRecipe)]
 SHARED = ['out', 'resume', 'device', 'progress', 'max_epochs_this_call', 'time_budget_s']
 
 @pytest.mark.parametrize('trainer,recipe', TRAINERS, ids=lambda x: getattr(x, '__name__', ''))
