@@ -59,18 +59,29 @@ class EEGToImage:
                 f'{self.encoder.encoder_name} -> {self.cond_mode} -> {type(self.generator).__name__})')
 
 # %% ../nbs/07a_decode.ipynb #0ecac7fe
+_CLASSES = dict(gan='ConditionalGAN', vae='EEGVAE', diffusion='EEGDiffusion')   # the class in brain2image.<kind>, with save_<kind> / load_<kind>
+
+def _io(kind: str, what: str):
+    "brain2image.<kind>.<what>_<kind> (imported when needed: the generators' modules come after this one)."
+    import importlib
+    return getattr(importlib.import_module(f'brain2image.{kind}'), f'{what}_{kind}')
+
+def _generator_kind(generator) -> str:
+    "'gan', 'vae' or 'diffusion'; a clear TypeError for a generator that cannot be saved as a file of weights."
+    for kind, cls in _CLASSES.items():
+        if type(generator).__name__ == cls and type(generator).__module__ == f'brain2image.{kind}': return kind
+    raise TypeError(f'EEGToImage.save: cannot save a {type(generator).__name__} (saved generators: {sorted(_CLASSES.values())}); '
+                    'a PretrainedGenerator refers to a pipeline folder: rebuild it from that folder and its mapper instead')
+
 def _save(self: EEGToImage, path) -> Path:
     "Save to the folder `path` (atomically)."
-    from brain2image.gan import ConditionalGAN, save_gan
     path = Path(path)
+    kind = _generator_kind(self.generator)   # refuse before writing anything
     with atomic_path(path) as tmp:
         tmp.mkdir()
         (tmp / 'preprocessor.json').write_text(json.dumps(self.pre.to_dict(), indent=1))
         save_encoder(tmp / 'encoder.pt', self.encoder)
-        if isinstance(self.generator, ConditionalGAN): kind = 'gan'; save_gan(tmp / 'generator.pt', self.generator)
-        else:
-            from brain2image.vae import save_vae
-            kind = 'vae'; save_vae(tmp / 'generator.pt', self.generator)
+        _io(kind, 'save')(tmp / 'generator.pt', self.generator)
         (tmp / 'decoder.json').write_text(json.dumps(dict(kind='brain2image.EEGToImage', generator=kind, cond_mode=self.cond_mode)))
     return path
 
@@ -82,10 +93,9 @@ def load_decoder(path, device=None) -> EEGToImage:
     if d.get('kind') != 'brain2image.EEGToImage': raise DataFormatError(path / 'decoder.json', 'kind', "expected 'brain2image.EEGToImage'")
     pre = Preprocessor.from_dict(json.loads((path / 'preprocessor.json').read_text()))
     enc = load_encoder(path / 'encoder.pt')
-    if d['generator'] == 'gan':
-        from brain2image.gan import load_gan; gen = load_gan(path / 'generator.pt')
-    else:
-        from brain2image.vae import load_vae; gen = load_vae(path / 'generator.pt')
+    if d.get('generator') not in _CLASSES:
+        raise DataFormatError(path / 'decoder.json', 'generator', f"expected one of {sorted(_CLASSES)}, got {d.get('generator')!r}")
+    gen = _io(d['generator'], 'load')(path / 'generator.pt')
     return EEGToImage(pre, enc, gen, d['cond_mode'], device=device)
 
 EEGToImage.save, EEGToImage.load = _save, staticmethod(load_decoder)

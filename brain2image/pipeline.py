@@ -18,7 +18,7 @@ __all__ = ['imbalance_note', 'run', 'Run', 'load_run', 'example_run']
 
 # %% ../nbs/10c_pipeline.ipynb #af35f721
 _UPSTREAM = ('dataset', 'split', 'seed', 'preprocess')     # what every trained stage depends on
-_STAGES = ('encoder', 'gan', 'vae', 'judge', 'loso', 'loro') # the stamped stages
+_STAGES = ('encoder', 'gan', 'vae', 'diffusion', 'judge', 'loso', 'loro') # the stamped stages
 
 def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
     "Everything stage `stage` depends on: its config sections, every section upstream of it, and the data's fingerprint."
@@ -27,6 +27,7 @@ def _inputs(cfg: dict, stage: str, data: str | None = None) -> dict:
     deps = {'encoder': enc,
             'gan': dict(enc, generator=cfg.get('generators', {}).get('gan')),
             'vae': dict(enc, generator=cfg.get('generators', {}).get('vae')),
+            'diffusion': dict(enc, generator=cfg.get('generators', {}).get('diffusion')),
             'judge': dict(dataset=cfg.get('dataset'), seed=cfg.get('seed'), judge=dict(epochs=ev.get('judge_epochs'), augment=ev.get('judge_augment'), folds=ev.get('judge_folds', 1))),
             }.get(stage)
     if deps is None:
@@ -188,6 +189,22 @@ def _stage_generators(cfg, out, ds, pre, enc, fp, progress, say) -> dict:
             _done(out, 'vae', inputs, epochs_run=h.epochs_run, best_epoch=h.best_epoch)
             say(f"      VAE ({vae.image_size} px, on the EEG {mode}): best epoch {h.best_epoch} of {h.epochs_run}")
         vae.eval(); gens['vae'] = (vae, mode)
+    if 'diffusion' in gcfg:
+        from brain2image.diffusion import DiffusionConfig, DiffusionRecipe, EEGDiffusion, train_diffusion, load_diffusion
+        d = dict(gcfg['diffusion']); mode = d.pop('cond_mode', 'posterior')
+        arch = {k: d.pop(k) for k in list(d) if k in set(DiffusionConfig.field_names()) - {'cond_dim'}}
+        dr = DiffusionRecipe(**{'split': cfg['split'], 'seed': cfg['seed'], **d})
+        inputs = _inputs(cfg, 'diffusion', fp); state = _stamp(out, 'diffusion', inputs)
+        if state == 'finished': dm = load_diffusion(out / 'diffusion' / 'diffusion.pt'); say('      loaded the trained diffusion model')
+        else:
+            _start(out, 'diffusion', inputs); seed_everything(cfg['seed'])
+            dm = EEGDiffusion(DiffusionConfig(cond_dim=conds[mode].shape[1], **arch))
+            h = train_diffusion(dm, ds, dr, conditions=conds[mode], out=out / 'diffusion', resume=state == 'started', progress=progress,
+                                extra=dict(cond_mode=mode))
+            _done(out, 'diffusion', inputs, epochs_run=h.epochs_run, best_epoch=h.best_epoch)
+            say(f"      diffusion ({dm.image_size} px, on the EEG {mode}, {dr.sampler} {dr.sample_steps} steps, guidance {dr.guidance}): "
+                f"best epoch {h.best_epoch} of {h.epochs_run}")
+        dm.eval(); gens['diffusion'] = (dm, mode)
     for name, (g, mode) in gens.items(): EEGToImage(pre, enc, g, mode).save(out / f'decoder_{name}')   # always from the models just used
     return dict(conditions=conds, generators=gens)
 
@@ -353,7 +370,7 @@ class Run:
     ds: EEGImageDataset           # preprocessed, with the run's split
     encoder: torch.nn.Module
     conditions: dict              # {'feature': [n, D], 'posterior': [n, K]} for every trial of ds
-    generators: dict              # {'gan': (model, cond_mode), 'vae': (model, cond_mode)}
+    generators: dict              # {'gan': (model, cond_mode), 'vae': ..., 'diffusion': ...} (those the run trained)
     judge: object | None
     @property
     def test(self) -> np.ndarray: return np.asarray(self.ds.splits[self.config['split']]['test'])
@@ -383,6 +400,9 @@ def load_run(path: str | Path, # a run directory written by `run`
     if (path / 'gan' / 'gan.pt').exists(): g = load_gan(path / 'gan' / 'gan.pt', device=device).eval(); gens['gan'] = (g, g.cfg.cond_mode)
     if (path / 'vae' / 'vae.pt').exists():
         v = load_vae(path / 'vae' / 'vae.pt', device=device); gens['vae'] = (v, v.extra.get('cond_mode', 'feature'))
+    if (path / 'diffusion' / 'diffusion.pt').exists():
+        from brain2image.diffusion import load_diffusion
+        m = load_diffusion(path / 'diffusion' / 'diffusion.pt', device=device); gens['diffusion'] = (m, m.extra.get('cond_mode', 'posterior'))
     judge = None
     if (path / 'judge.pt').exists():
         from brain2image.judge import Judge

@@ -60,12 +60,13 @@ def _history(path: Path) -> list:
     return list((c.get('state') or {}).get('history') or (c.get('extra') or {}).get('history') or [])
 
 def plot_training(run_dir: str | Path):
-    "Training curves of a run: encoder accuracy, GAN losses, VAE losses (those that exist)."
+    "Training curves of a run: encoder accuracy, GAN, VAE and diffusion losses (those that exist)."
     import matplotlib.pyplot as plt
     d = Path(run_dir)
     curves = [('encoder', _history(d / 'encoder' / 'encoder_checkpoint.pt'), [('train_loss', 'train loss'), ('val_acc', 'validation accuracy')]),
               ('GAN', _history(d / 'gan' / 'gan_checkpoint.pt'), [('loss_d', 'D loss'), ('loss_g', 'G loss')]),
-              ('VAE', _history(d / 'vae' / 'vae_checkpoint.pt'), [('train_loss', 'train loss'), ('val_loss', 'validation loss')])]
+              ('VAE', _history(d / 'vae' / 'vae_checkpoint.pt'), [('train_loss', 'train loss'), ('val_loss', 'validation loss')]),
+              ('diffusion', _history(d / 'diffusion' / 'diffusion_checkpoint.pt'), [('train_loss', 'train loss'), ('val_loss', 'validation loss')])]
     curves = [c for c in curves if c[1]]
     if not curves: return None
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3), squeeze=False)

@@ -103,3 +103,34 @@ def test_resume_refuses_changed_config(tmp_path, monkeypatch):
     cfg['encoder']['epochs'] = 2
     with pytest.raises(ValueError, match=r"these stages were made from the old one .*encoder \(encoder.epochs: 1 -> 2\)"):
         run(cfg, tmp_path / 'r', progress=False, report=False)
+
+_FAST_EVAL = dict(judge_epochs=2, confounds=False, rsa=False, umap=False, n_permutations=20, ks=[2], baselines=['lda'], fid=False)
+
+@pytest.mark.slow
+def test_run_with_diffusion(tmp_path, monkeypatch):
+    "The diffusion generator goes through the run as the GAN and VAE do: trained, evaluated with every control, in the report, saved as a decoder, loaded back by load_run and the explorers, and reused on a second call."
+    from brain2image.decode import load_decoder
+    from brain2image.diffusion import EEGDiffusion
+    from brain2image.interpolation_explorer import InterpolationExplorer
+    monkeypatch.setenv('BRAIN2IMAGE_DATA', str(tmp_path / 'data'))
+    cfg = get_preset('tiny'); cfg['encoder']['epochs'] = 2; cfg['evaluation'] = dict(_FAST_EVAL)
+    cfg['generators'] = dict(diffusion=dict(cond_mode='posterior', epochs=2, block_out_channels=[16, 32], sample_steps=3, grid_samples=1))
+    out = tmp_path / 'run'
+    m = run(cfg, out, progress=False)
+    g = m['generation']['diffusion']
+    assert g['cond_mode'] == 'posterior' and {'eeg', 'shuffled', 'class', 'random', 'stimuli'} <= set(g['table'])
+    _check_verdict(g)
+    for f in ('diffusion/diffusion.pt', 'decoder_diffusion/decoder.json', 'figures/grid_diffusion.png'): assert (out / f).exists(), f
+    assert 'DIFFUSION (conditioned on the EEG posterior)' in (out / 'report.html').read_text()
+    dec = load_decoder(out / 'decoder_diffusion')
+    assert isinstance(dec.generator, EEGDiffusion) and dec.generator.sample_steps == 3
+    run_ = load_run(out)
+    assert dec(run_.raw[:2], n_samples=2).shape == (2, 2, 3, 32, 32)    # raw trials in, images out
+    ex = InterpolationExplorer.from_run(run_)
+    assert list(ex.generators) == ['diffusion'] and ex.generate(run_.conditions['posterior'][:2]).shape[-3:] == (3, 32, 32)
+    said = []; run(cfg, out, progress=True, report=False, say=said.append)
+    assert any('loaded the trained diffusion model' in line for line in said), said
+    bad = dict(cfg, generators=dict(diffusion=dict(block_out_channels=[12, 32])))
+    with pytest.raises(ValueError, match=r"\['generators'\]\['diffusion'\]: .*multiple of norm_groups"): validate_config(bad)
+    with pytest.raises(ValueError, match=r"generators.diffusion.*unknown key\(s\) \['steps'\]"):
+        validate_config(dict(cfg, generators=dict(diffusion=dict(steps=3))))
