@@ -16,7 +16,9 @@ _EVAL = dict(judge_epochs=40, judge_augment='flip_shift', judge_folds=1, ks=[2, 
              baselines=['lda', 'xdawn'])
 _PRE = dict(l_freq=1.0, h_freq=40.0, standardize='channel')
 _ENC = dict(arch='conv', objective='ce', epochs=30, patience=8)
-_GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'), vae=dict(cond_mode='feature', epochs=30, image_size=32))
+_GEN = dict(gan=dict(preset='stable', epochs=30, diffaugment='color,translation'),
+            vae=dict(cond_mode='posterior', epochs=30, image_size=32, image_encoder=True, temperature=0.2, train_on='class', keep_best=False))
+# both generators learn each class's stimuli from class codes and draw the class the EEG's posterior names (07_gan, 06a_vae: why)
 
 _EVAL_SYN = dict(_EVAL, judge_epochs=120, judge_augment='strong', judge_folds=5)   # drawn shapes: any rotation/scale, blur; cross-fitted (see 08_judge)
 
@@ -111,7 +113,7 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     try: TrainConfig(**{k: v for k, v in cfg['encoder'].items() if k in set(TrainConfig.field_names())})   # a Recipe checks its choices
     except (ValueError, TypeError) as e: raise ValueError(f"config['encoder']: {e}") from None
     gens = cfg.setdefault('generators', {})
-    _unknown('generators', gens, {'gan', 'vae'})
+    _unknown('generators', gens, {'gan', 'vae', 'diffusion'})
     if 'gan' in gens:
         _unknown('generators.gan', gens['gan'], {'preset'} | set(GANConfig.field_names()) | set(GANRecipe.field_names()))
         if gens['gan'].get('preset', 'stable') not in GAN_PRESETS:
@@ -127,6 +129,14 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
             with seeded(0):   # a small build checks the architecture now, not after the encoder trained (the caller's RNG untouched)
                 EEGVAE(4, **{k: v for k, v in gens['vae'].items() if k in vae_arch_keys(EEGVAE)})
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['vae']: {e}") from None
+    if 'diffusion' in gens:
+        from brain2image.diffusion import DiffusionConfig, DiffusionRecipe
+        d, arch, rec = gens['diffusion'], set(DiffusionConfig.field_names()) - {'cond_dim'}, set(DiffusionRecipe.field_names())
+        _unknown('generators.diffusion', d, {'cond_mode'} | arch | rec)
+        if d.get('cond_mode', 'posterior') not in ('feature', 'posterior'):
+            raise ValueError(f"config['generators']['diffusion']['cond_mode']={d['cond_mode']!r}: expected 'feature' or 'posterior'")
+        try: DiffusionConfig(**{k: v for k, v in d.items() if k in arch}); DiffusionRecipe(**{k: v for k, v in d.items() if k in rec})
+        except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['diffusion']: {e}") from None
     ev = cfg.setdefault('evaluation', {})
     _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
     cfg['evaluation'] = {**_EVAL, **ev}

@@ -185,7 +185,7 @@ class ConditionalGAN(nn.Module):
     def generate(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         "Images [B, 3, S, S] in [-1, 1] (eval mode); posterior conditions sharpened to `cfg.temperature`."
         if self.cfg.cond_mode == 'posterior' and self.cfg.temperature != 1:
-            cond = cond.clamp_min(1e-12) ** (1 / self.cfg.temperature); cond = cond / cond.sum(1, keepdim=True)
+            cond = torch.softmax(cond.clamp_min(1e-12).log() / self.cfg.temperature, 1)   # p ** (1 / T), renormalised (in logs: no underflow)
         was = self.G.training; self.G.eval()
         with torch.no_grad(): x = self.G(noise, cond)
         self.G.train(was); return x

@@ -35,14 +35,23 @@ class EEGVAE(nn.Module):
                  ngf: int = 32, # decoder width: channels of the last up-sampling layer (doubling towards 4 x 4)
                  hidden: int = 256, # width of the condition MLP
                  cond_in_decoder: bool = False, # also feed the condition to the decoder (default: z alone, as the paper)
+                 image_encoder: bool = False, # a conditional VAE: q(z | image, eeg) from an image encoder in training, the learned prior
+                                              # p(z | eeg) (`encode`) on the KL's other side; the decoder reads [z, condition]
+                 temperature: float = 1.0, # conditions that are class posteriors are sharpened to this temperature when generating
+                                           # (p ** (1 / T), renormalised; one-hot codes are unchanged); 1 = as given
                 ):
         super().__init__()
         for k, v in dict(cond_dim=cond_dim, z_dim=z_dim, ngf=ngf, hidden=hidden).items():
             if not isinstance(v, int) or v < 1: raise ValueError(f'{k}={v!r}: expected a positive integer')
         n = _n_up(image_size)
         ch = [ngf * 2 ** k for k in reversed(range(n))]   # e.g. 64 x 64, ngf 32: [256, 128, 64, 32]
-        self.config = dict(cond_dim=cond_dim, z_dim=z_dim, image_size=image_size, ngf=ngf, hidden=hidden, cond_in_decoder=cond_in_decoder)
+        if not (isinstance(temperature, (int, float)) and temperature > 0): raise ValueError(f'temperature={temperature!r}: expected > 0')
+        cond_in_decoder = bool(cond_in_decoder or image_encoder)   # a CVAE's z holds what the EEG does not say; the condition says the rest
+        self.config = dict(cond_dim=cond_dim, z_dim=z_dim, image_size=image_size, ngf=ngf, hidden=hidden, cond_in_decoder=cond_in_decoder,
+                           image_encoder=bool(image_encoder), **({'temperature': float(temperature)} if temperature != 1 else {}))
+        self.temperature = float(temperature)
         self.cond_dim, self.z_dim, self.image_size, self.cond_in_decoder = cond_dim, z_dim, image_size, cond_in_decoder
+        self.image_encoder = bool(image_encoder)
         self.q = nn.Sequential(nn.Linear(cond_dim, hidden), nn.LeakyReLU(0.2),      # [B, hidden]
                                nn.Linear(hidden, hidden), nn.LeakyReLU(0.2))        # [B, hidden]
         self.mu, self.logvar = nn.Linear(hidden, z_dim), nn.Linear(hidden, z_dim)  # [B, z_dim] each
@@ -52,6 +61,12 @@ class EEGVAE(nn.Module):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]  # [B, b, 2x, 2x]
         layers += [nn.ConvTranspose2d(ch[-1], 3, 4, 2, 1), nn.Tanh()]              # [B, 3, S, S]
         self.decoder = nn.Sequential(*layers)
+        if image_encoder:                                    # the DCGAN discriminator's body, mirrored: image -> 4 x 4 -> [B, hidden]
+            down, c = [], 3
+            for b in reversed(ch):
+                down += [nn.Conv2d(c, b, 4, 2, 1), nn.LeakyReLU(0.2)]; c = b                  # [B, b, S / 2, ...]
+            self.img = nn.Sequential(*down, nn.Flatten(), nn.Linear(c * 16, hidden), nn.LeakyReLU(0.2))   # [B, hidden]
+            self.post = nn.Linear(2 * hidden, 2 * z_dim)   # [image features, condition features] -> mu, logvar of q(z | image, eeg)
 
     def _check(self, cond: torch.Tensor):
         if not torch.is_tensor(cond) or cond.ndim != 2 or cond.shape[1] != self.cond_dim:
@@ -74,13 +89,28 @@ class EEGVAE(nn.Module):
             self._check(cond); z = torch.cat([z, cond], 1)  # [B, z_dim + cond_dim]
         return self.decoder(z)                              # [B, 3, S, S]
 
+    def posterior(self, cond: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Mean and log-variance of q(z | image, eeg) (image_encoder=True), each [B, z_dim]."
+        if not self.image_encoder: raise ValueError('this EEGVAE has no image encoder (image_encoder=False): q(z | eeg) is `encode`')
+        self._check(cond)
+        mu, logvar = self.post(torch.cat([self.img(images), self.q(cond)], 1)).chunk(2, 1)
+        return mu, logvar.clamp(-12, 8)
+
     def forward(self, cond: torch.Tensor, # conditions [B, cond_dim]
                 noise: torch.Tensor | None = None, # standard normal [B, z_dim] (default: drawn from torch's RNG)
+                images: torch.Tensor | None = None, # the stimuli [B, 3, S, S]: with image_encoder, z is drawn from q(z | image, eeg)
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        "The training path: (images [B, 3, S, S], mu, logvar), with z = mu + sigma * noise (reparameterised)."
-        mu, logvar = self.encode(cond)
+        "The training path: (images [B, 3, S, S], mu, logvar) of the code's distribution, with z = mu + sigma * noise (reparameterised)."
+        mu, logvar = self.posterior(cond, images) if images is not None and self.image_encoder else self.encode(cond)
         if noise is None: noise = torch.randn_like(mu)
         return self.decode(mu + (0.5 * logvar).exp() * noise, cond), mu, logvar
+
+    def elbo(self, cond: torch.Tensor, # conditions [B, cond_dim]
+             targets: torch.Tensor, # the stimuli the trials saw [B, 3, S, S] in [-1, 1]
+             noise: torch.Tensor | None = None, kl_weight: float = 1.0, recon: str = 'mse') -> dict:
+        "The training loss (`vae_loss`): against N(0, I) for the paper's VAE, against the prior p(z | eeg) for a conditional one."
+        x, mu, logvar = self(cond, noise, images=targets)
+        return vae_loss(x, targets, mu, logvar, kl_weight, recon, prior=self.encode(cond) if self.image_encoder else None)
 
 # %% ../nbs/06a_vae.ipynb #9df7711f
 def _generate(self: EEGVAE, noise: torch.Tensor, # [B, z_dim] standard normal (zeros: the mean code)
@@ -95,6 +125,10 @@ def _generate(self: EEGVAE, noise: torch.Tensor, # [B, z_dim] standard normal (z
     try:
         with torch.no_grad():
             cond = cond.to(dev, torch.float32)
+            if self.temperature != 1:
+                if (cond < 0).any() or not torch.allclose(cond.sum(1), torch.ones(len(cond), device=dev), atol=1e-3):
+                    raise ValueError(f'EEGVAE.generate: temperature={self.temperature} sharpens class posteriors; these conditions are not probability vectors')
+                cond = torch.softmax(cond.clamp_min(1e-12).log() / self.temperature, 1)   # p ** (1 / T), renormalised (in logs: no underflow)
             mu, logvar = self.encode(cond)
             return self.decode(mu + (0.5 * logvar).exp() * noise.to(mu), cond)
     finally: self.train(was)
@@ -117,13 +151,15 @@ def vae_loss(images: torch.Tensor, # decoded [B, 3, S, S]
              mu: torch.Tensor, logvar: torch.Tensor, # [B, z_dim] each
              kl_weight: float = 1.0, # weight of the KL term (1 = the ELBO)
              recon: str = 'mse', # 'mse' (Gaussian decoder) or 'l1' (Laplace decoder)
+             prior: tuple | None = None, # (mu, logvar) of a learned Gaussian prior [B, z_dim] each (default: N(0, I))
             ) -> dict:
     "Negative ELBO per image: `loss` = `recon` + kl_weight * `kl` (all batch means of per-image sums)."
     if recon not in ('mse', 'l1'): raise ValueError(f"recon={recon!r}: expected 'mse' or 'l1'")
     if images.shape != targets.shape: raise ValueError(f'images {tuple(images.shape)} and targets {tuple(targets.shape)} differ in shape')
     err = (images - targets).pow(2) if recon == 'mse' else (images - targets).abs()
     rec = err.flatten(1).sum(1).mean()
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+    pm, plv = prior if prior is not None else (torch.zeros_like(mu), torch.zeros_like(logvar))
+    kl = 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1).sum(1).mean()   # KL(q || prior) of diagonal Gaussians
     return dict(loss=rec + kl_weight * kl, recon=rec, kl=kl)
 
 # %% ../nbs/06a_vae.ipynb #9f3c3dfa
@@ -143,6 +179,8 @@ class VAEConfig(Recipe):
     train_part: str = 'train'
     val_part: str = 'val'
     keep_best: bool = True        # end with the weights of the epoch with the lowest validation loss
+    train_on: str = option('eeg', 'eeg', 'class')  # train on each trial's EEG condition (the paper) or its class code (one-hot; the
+                                  # VAE's conditions are class posteriors): the decoder learns each class's stimuli, the EEG picks the class
     grid_samples: int = 4         # samples per row of the per-epoch grid
     seed: int = 0
 
@@ -157,8 +195,8 @@ def _validate(vae, conditions, bank, idx, cfg, dev, batch_size=256):
     vae.eval(); g = torch.Generator().manual_seed(cfg.seed + 99_991); tot = dict(loss=0.0, recon=0.0, kl=0.0)
     for b in idx.split(batch_size):
         c = conditions[b].to(dev)
-        x, mu, logvar = vae(c, torch.randn(len(b), vae.z_dim, generator=g).to(dev))
-        l = vae_loss(x, bank.targets(b, g).to(dev), mu, logvar, cfg.kl_weight, cfg.recon)
+        noise = torch.randn(len(b), vae.z_dim, generator=g).to(dev)
+        l = vae.elbo(c, bank.targets(b, g).to(dev), noise, cfg.kl_weight, cfg.recon)
         for k in tot: tot[k] += float(l[k]) * len(b)
     return {k: v / len(idx) for k, v in tot.items()}
 
@@ -168,6 +206,8 @@ class VAETask(Task):
     kind, monitor, higher_is_better = 'vae', 'val_loss', False
     def __init__(self, vae: EEGVAE, ds, cfg: VAEConfig, conditions, bank, dev, extra):
         self.vae, self.ds, self.cfg, self.conditions, self.bank, self.dev, self.extra = vae, ds, cfg, conditions, bank, dev, extra or {}
+        self.train_cond = (F.one_hot(torch.from_numpy(ds.labels).long(), vae.cond_dim).float() if cfg.train_on == 'class'
+                           else conditions)   # what the VAE learns from; the grids show the EEG's conditions
         self.keep_best, self.desc = cfg.keep_best, f'VAE {vae.image_size}px'
         self.tr, self.va = (torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in split_parts(ds, cfg.split, (cfg.train_part, cfg.val_part)))
         if len(self.tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(self.tr)} trial(s); BatchNorm needs at least 2')
@@ -189,8 +229,7 @@ def train_epoch(self: VAETask, epoch):
     for i, idx in enumerate(batches):
         w = kl_weight_at(cfg, epoch + i / len(batches))
         noise = torch.randn(len(idx), vae.z_dim, generator=g).to(dev)
-        x, mu, logvar = vae(self.conditions[idx].to(dev), noise)
-        l = vae_loss(x, self.bank.targets(idx, g).to(dev), mu, logvar, w, cfg.recon)
+        l = vae.elbo(self.train_cond[idx].to(dev), self.bank.targets(idx, g).to(dev), noise, w, cfg.recon)
         self.opt.zero_grad(set_to_none=True); l['loss'].backward()
         if cfg.grad_clip: nn.utils.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
         self.opt.step()
@@ -200,7 +239,7 @@ def train_epoch(self: VAETask, epoch):
 
 @patch
 def validate(self: VAETask, epoch):
-    return {f'val_{k}': v for k, v in _validate(self.vae, self.conditions, self.bank, self.va, self.cfg, self.dev).items()}
+    return {f'val_{k}': v for k, v in _validate(self.vae, self.train_cond, self.bank, self.va, self.cfg, self.dev).items()}
 
 @patch
 def end_epoch(self: VAETask, epoch, out):
@@ -240,6 +279,8 @@ def train_vae(vae: EEGVAE, # built for the conditions' size and the image size w
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
     if conditions.ndim != 2 or conditions.shape != (len(ds), vae.cond_dim):
         raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {vae.cond_dim}] (one condition of the VAE\'s cond_dim per trial), got {tuple(conditions.shape)}')
+    if cfg.train_on == 'class' and vae.cond_dim != ds.n_classes:
+        raise ValueError(f"train_vae: train_on='class' needs class-posterior conditions (cond_dim {vae.cond_dim}, {ds.n_classes} classes)")
     bank = bank or StimulusBank(ds, vae.image_size)
     if bank.size != vae.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the VAE makes {vae.image_size} px')
     dev = get_device(device)

@@ -77,7 +77,10 @@ def test_bad_conditions(tiny_onehot):
     with pytest.raises(DataFormatError, match='expected \\[320 trials, 4\\]'): train_gan(gan, ds, rc, conditions=cond[:, :3], progress=False)
     with pytest.raises(DataFormatError, match="no split 'by_run'"):
         train_gan(gan, ds, GANRecipe(epochs=1, split='by_run'), conditions=cond, progress=False)
-    with pytest.raises(ValueError, match='pass conditions'): train_gan(gan, ds, rc, progress=False)
+    from dataclasses import replace
+    with pytest.raises(ValueError, match='pass conditions'): train_gan(gan, ds, replace(rc, train_on='eeg'), progress=False)
+    feat = ConditionalGAN(replace(cfg, cond_mode='feature'), 8, ds.n_classes)     # class codes need one condition entry per class
+    with pytest.raises(ValueError, match="train_on='class' needs cond_mode='posterior'"): train_gan(feat, ds, rc, conditions=torch.zeros(len(ds), 8), progress=False)
     with pytest.raises(TypeError, match='recipe must be a GANRecipe'): train_gan(gan, ds, cfg, conditions=cond, progress=False)
     with pytest.raises(ValueError, match='unknown GAN preset'): gan_config('big')
     with pytest.raises(ValueError, match="GANRecipe.loss='wgan'"): gan_preset('stable', loss='wgan')
@@ -90,7 +93,27 @@ def test_finetune_encoder_changes_encoder(tiny_onehot):
     ds, _ = tiny_onehot
     enc = make_encoder('transformer', ds.n_chans, ds.n_times, ds.n_classes)
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1, finetune_encoder=True)
+    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1, finetune_encoder=True, train_on='eeg')
     gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
     train_gan(gan, ds, rc, encoder=enc, progress=False)
     assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
+
+def test_class_codes_and_temperature(tiny_onehot):
+    "The stable preset learns from class codes (no EEG conditions needed); its temperature sharpens posteriors when generating, one-hot codes unchanged."
+    from dataclasses import replace
+    ds, _ = tiny_onehot
+    cfg, rc = gan_preset('stable', ngf=8, ndf=8, epochs=1)
+    assert (cfg.temperature, rc.train_on) == (0.2, 'class')
+    gan = ConditionalGAN(cfg, ds.n_classes, ds.n_classes)
+    assert train_gan(gan, ds, rc, progress=False).finished
+    soft = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]]); z = torch.randn(2, cfg.z_dim, generator=torch.Generator().manual_seed(0))
+    sharp = gan.generate(z, soft)
+    gan.cfg = replace(cfg, temperature=1.0)
+    assert not torch.allclose(sharp, gan.generate(z, soft), atol=1e-4)
+    onehot = torch.eye(4)[[0, 3]]; plain = gan.generate(z, onehot)
+    gan.cfg = cfg
+    assert torch.allclose(gan.generate(z, onehot), plain, atol=1e-5)
+    gan.cfg = replace(cfg, temperature=1e-3)      # the limit: the argmax class's code, no underflow
+    assert torch.allclose(gan.generate(z, soft), gan.generate(z, onehot), atol=1e-5)
+    with pytest.raises(ValueError, match='temperature=0: expected > 0'): ConditionalGAN(replace(cfg, temperature=0), 4, 4)
+
