@@ -151,3 +151,19 @@ def test_eeg_to_image_takes_it(pipe, tiny):
     a = dec(tiny[:2], n_samples=2, seed=3)
     assert a.shape == (2, 2, 3, 32, 32) and a.abs().max() <= 1
     assert torch.allclose(a, dec(tiny[:2], n_samples=2, seed=3), atol=1e-4)
+
+def test_interpolation_explorer_drives_it(pipe, onehot_mapper, tiny):
+    "The pretrained route in the interpolation explorer: its slider draws through the local pipeline like any generator."
+    from brain2image.interpolation_explorer import InterpolationExplorer
+    m, C, _ = onehot_mapper
+    gen = PretrainedGenerator(pipe, m, image_size=32, num_inference_steps=2)
+    ex = InterpolationExplorer({'posterior': C}, {'pretrained': (gen, 'posterior')}, tiny, n_steps=3, path_points=3)
+    assert list(ex.generators) == ['pretrained'] and ex.mode == 'posterior'
+    a = ex.generate(C[:2])
+    assert a.shape == (2, 3, 32, 32) and torch.isfinite(a).all()
+    ex.set_endpoints(('class', 0), ('class', 1))
+    mid = ex.path(0.5)
+    assert mid.shape == (C.shape[1],) and ex.generate(mid[None]).shape == (1, 3, 32, 32)   # the slider's image half-way
+    with pytest.raises(TypeError, match='cannot save a PretrainedGenerator'):
+        from brain2image.decode import EEGToImage
+        EEGToImage.save(type('D', (), dict(generator=gen))(), '/nonexistent/never-written')
