@@ -1,5 +1,5 @@
 "GAN, VAE and diffusion training under torchrun (2 CPU processes, gloo): every rank ends with the same weights, rank 0 alone writes."
-import json, os, shutil, subprocess, sys
+import json, os, shutil, subprocess
 import pytest, torch
 import torch.nn.functional as F
 from torch import nn
