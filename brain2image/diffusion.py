@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import DataFormatError, get_device, seeded
 from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint,
-                                 split_parts, check_recipe_type)
-from .training import epoch_order, balanced_sampling_weights
+                                 split_parts, check_recipe_type, average_gradients, broadcast_state, rank_device)
+from .training import epoch_order, balanced_sampling_weights, ddp_info
 from .conditioning import StimulusBank, save_grid, grid_trials, generate_images
 
 # %% auto #0
@@ -217,6 +217,8 @@ class DiffusionTask(Task):
     def __init__(self, model: EEGDiffusion, ds, cfg: DiffusionRecipe, conditions, bank, dev, extra):
         self.model, self.ds, self.cfg, self.conditions, self.bank, self.dev, self.extra = model, ds, cfg, conditions, bank, dev, extra or {}
         self.keep_best, self.desc = cfg.keep_best, f'diffusion {model.image_size}px'
+        self.rank, self.world = ddp_info(); self.is_main = self.rank == 0     # under torchrun: this process's share; rank 0 writes
+        broadcast_state(model)                                            # every rank starts from rank 0's weights (as DDP)
         self.tr, self.va = (torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in split_parts(ds, cfg.split, (cfg.train_part, cfg.val_part)))
         self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, cfg.balance)
         self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -230,17 +232,18 @@ class DiffusionTask(Task):
 def train_epoch(self: DiffusionTask, epoch):
     cfg, m, dev = self.cfg, self.model, self.dev
     m.train(); tot = 0.0; n = 0; T = m.cfg.num_train_timesteps
-    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-    for b in epoch_order(len(self.tr), epoch, cfg.seed, cfg.batch_size, weights=self.weights):
+    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch + 1_000_003 * self.rank)   # ranks draw different noise and timesteps
+    for b in epoch_order(len(self.tr), epoch, cfg.seed, cfg.batch_size, self.rank, self.world, weights=self.weights):
         idx = self.tr[b]
         x0 = self.bank.targets(idx, g)
         noise, t = torch.randn(x0.shape, generator=g), torch.randint(0, T, (len(idx),), generator=g)
         drop = torch.rand(len(idx), generator=g) < m.cfg.p_uncond
         l = diffusion_loss(m, x0.to(dev), self.conditions[idx].to(dev), noise.to(dev), t.to(dev), drop.to(dev))
-        self.opt.zero_grad(set_to_none=True); l.backward()
+        self.opt.zero_grad(set_to_none=True); l.backward(); average_gradients(m)   # over DDP ranks (else a no-op)
         if cfg.grad_clip: nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip)
         self.opt.step()
         tot += float(l.detach()) * len(idx); n += len(idx)
+    broadcast_state(m, parameters=False)                                # buffers (if any): rank 0's, as DDP
     return dict(train_loss=tot / n)
 
 @patch
@@ -250,7 +253,7 @@ def validate(self: DiffusionTask, epoch):
 @patch
 def end_epoch(self: DiffusionTask, epoch, out):
     "The epoch's grid: per class a held-out trial's stimulus, then samples from its condition (the same noise every epoch)."
-    if out is None or self.cfg.grid_samples < 1: return
+    if out is None or self.cfg.grid_samples < 1 or not self.is_main: return
     m, c = self.model, self.conditions[self.grid].to(self.dev)
     imgs = generate_images(m, c, self.cfg.grid_samples, seed=self.cfg.seed + 1)
     stim = self.bank.targets(self.grid, torch.Generator().manual_seed(self.cfg.seed))
@@ -260,7 +263,7 @@ def end_epoch(self: DiffusionTask, epoch, out):
 @patch
 def finish(self: DiffusionTask, result, out):
     self.model.eval()
-    if result.finished and out is not None:
+    if result.finished and out is not None and self.is_main:
         save_diffusion(Path(out) / 'diffusion.pt', self.model, extra=dict(self.extra, train_config=self.cfg.to_dict(), history=result.history,
                                                                          best_epoch=result.best_epoch))
 
@@ -289,7 +292,7 @@ def train_diffusion(model: EEGDiffusion, # built for the conditions' size and th
     bank = bank or StimulusBank(ds, model.image_size)
     if bank.size != model.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the diffusion model makes {model.image_size} px')
     model.set_sampling(cfg.guidance, cfg.sample_steps, cfg.sampler)
-    dev = get_device(device)
+    dev = rank_device(get_device(device))
     with seeded(cfg.seed):
         task = DiffusionTask(model.to(dev), ds, cfg, conditions, bank, dev, extra)
         return fit(task, cfg.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)

@@ -4,17 +4,18 @@
 
 # %% ../nbs/00b_fitting.ipynb #812ddaee
 from __future__ import annotations
-import time
+import os, time
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+import torch.distributed as dist
 from .core import DataFormatError, atomic_path, get_logger, refused_global
 
 # %% auto #0
 __all__ = ['save_checkpoint', 'load_checkpoint', 'plain', 'option', 'positive', 'Recipe', 'check_recipe_type', 'split_parts',
-           'TrainResult', 'Task', 'checkpoint_name', 'fit']
+           'TrainResult', 'Task', 'average_gradients', 'broadcast_state', 'rank_device', 'checkpoint_name', 'fit']
 
 # %% ../nbs/00b_fitting.ipynb #1a8097ad
 def save_checkpoint(path, obj: dict):
@@ -145,6 +146,52 @@ class Task:
     def save_extra(self) -> dict: return {}                                  # more checkpoint entries (plain values)
     def restore(self, checkpoint: dict): pass                                # on resume, after weights/optimisers/RNG: read back save_extra's entries
     def finish(self, result: TrainResult, out: Path | None): pass            # after the loop: write the final model file
+
+# %% ../nbs/00b_fitting.ipynb #ddp0ex01
+def _in_group() -> bool: return dist.is_available() and dist.is_initialized()
+def _world() -> int: return dist.get_world_size() if _in_group() else 1
+
+def _tensors_of(parts) -> list:
+    "Parameters of modules, optimisers (their param groups), tensors or iterables of them, each once."
+    out, seen = [], set()
+    for p in parts:
+        ts = (list(p.parameters()) if isinstance(p, nn.Module) else [t for g in p.param_groups for t in g['params']]
+              if isinstance(p, torch.optim.Optimizer) else [p] if torch.is_tensor(p) else list(p))
+        for t in ts:
+            if id(t) not in seen: seen.add(id(t)); out.append(t)
+    return out
+
+def average_gradients(*parts, # modules, optimisers, parameters or iterables of them
+                     ) -> None:
+    "Average the gradients of `parts` over the DDP ranks with one all_reduce; a no-op outside a process group."
+    if not _in_group(): return
+    world = _world()
+    ps = [p for p in _tensors_of(parts) if p.requires_grad]
+    if not ps: return
+    dev = ps[0].device
+    has = torch.tensor([p.grad is not None for p in ps], dtype=torch.float32, device=dev)   # a gradient missing on one rank counts as 0
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().flatten().float().to(dev) for p in ps] + [has])
+    dist.all_reduce(flat)                                                    # sum over ranks
+    grads, counts = flat[:-len(ps)].split([p.numel() for p in ps]), flat[-len(ps):]
+    for p, g, c in zip(ps, grads, counts):
+        if c == 0: continue                                                  # no rank has one: stays None everywhere
+        g = (g / world).view_as(p).to(p.dtype)
+        if p.grad is None: p.grad = g.to(p.device)
+        else: p.grad.copy_(g)
+
+@torch.no_grad()
+def broadcast_state(*modules: nn.Module, # the modules to make equal on every rank
+                    parameters: bool = True, # the parameters too (False: only buffers, e.g. BatchNorm's running statistics)
+                   ) -> None:
+    "Copy rank 0's buffers (and parameters) to every rank, as DDP does; a no-op outside a process group."
+    if not _in_group(): return
+    for m in modules:
+        for t in list(m.buffers()) + (list(m.parameters()) if parameters else []): dist.broadcast(t.data, 0)
+
+def rank_device(dev: torch.device) -> torch.device:
+    "This process's device: under torchrun on CUDA, the GPU of its LOCAL_RANK; else `dev`."
+    dev = torch.device(dev)
+    return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if _world() > 1 and dev.type == 'cuda' else dev
 
 # %% ../nbs/00b_fitting.ipynb #a8f74436
 def _weights(modules: dict) -> dict:

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataFormatError, get_device, seeded
 from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, check_recipe_type, split_parts,
-                                 save_checkpoint, load_checkpoint)
-from .training import epoch_order, balanced_sampling_weights
+                                 save_checkpoint, load_checkpoint, average_gradients, broadcast_state, rank_device)
+from .training import epoch_order, balanced_sampling_weights, ddp_info
 from .conditioning import StimulusBank, diff_augment, save_grid, grid_trials, generate_images
 
 # %% auto #0
@@ -225,7 +225,7 @@ def gan_step(gan: ConditionalGAN, recipe: GANRecipe, opt_g, opt_d, real, cond, l
             if keep.any(): wrong = gan.D(aug(real[keep]), wc[keep])[0]
         ld = _d_loss(cfg.loss, out_r, out_f, wrong)
         if aux_r is not None: ld = ld + F.cross_entropy(aux_r, labels)
-        opt_d.zero_grad(set_to_none=True); ld.backward(); opt_d.step()
+        opt_d.zero_grad(set_to_none=True); ld.backward(); average_gradients(gan.D); opt_d.step()   # averaged over DDP ranks (else a no-op)
     z = torch.randn(B, gan.z_dim, device=dev)
     fake = gan.G(z, cond)
     out_f, aux_f = gan.D(aug(fake), cond)
@@ -233,7 +233,7 @@ def gan_step(gan: ConditionalGAN, recipe: GANRecipe, opt_g, opt_d, real, cond, l
     if aux_f is not None: lg = lg + F.cross_entropy(aux_f, labels)
     opt_g.zero_grad(set_to_none=True)
     if encoder_step is not None: encoder_step.zero_grad(set_to_none=True)
-    lg.backward(); opt_g.step()
+    lg.backward(); average_gradients(gan.G, *([encoder_step] if encoder_step is not None else [])); opt_g.step()
     if encoder_step is not None: encoder_step.step()
     return dict(loss_d=ld.item(), loss_g=lg.item(), d_real=out_r.mean().item(), d_fake=out_f.mean().item())
 
@@ -245,11 +245,13 @@ class GANTask(Task):
         self.gan, self.ds, self.recipe, self.conditions, self.bank, self.dev, self.extra = gan, ds, recipe, conditions, bank, dev, extra or {}
         self.ft, self.encoder = recipe.finetune_encoder, encoder
         self.desc = f'GAN {gan.cfg.image_size}px'
+        self.rank, self.world = ddp_info(); self.is_main = self.rank == 0     # under torchrun: this process's share; rank 0 writes
         gan.to(dev)
         self.opt_g = torch.optim.Adam(gan.G.parameters(), recipe.lr_g, betas=recipe.betas)
         self.opt_d = torch.optim.Adam(gan.D.parameters(), recipe.lr_d, betas=recipe.betas)
         self.opt_e = torch.optim.Adam(encoder.parameters(), recipe.lr_g * recipe.encoder_lr_scale) if self.ft else None
         if self.ft: encoder.to(dev)
+        broadcast_state(*self.modules().values())                         # every rank starts from rank 0's weights (as DDP)
         (tr,) = split_parts(ds, recipe.split, (recipe.train_part,))   # never all trials: test trials must stay unseen
         self.tr = torch.from_numpy(np.asarray(tr))
         self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, recipe.balance)
@@ -273,12 +275,16 @@ class GANTask(Task):
         rc, acc = self.recipe, {}
         self.gan.train()
         if self.ft: self.encoder.train()
-        g = torch.Generator().manual_seed(rc.seed * 7919 + epoch)
-        batches = [self.tr[b] for b in epoch_order(len(self.tr), epoch, rc.seed, rc.batch_size, weights=self.weights) if len(b) > 1]
+        seed = rc.seed * 7919 + epoch + 1_000_003 * self.rank              # ranks draw different stimuli and noise
+        g = torch.Generator().manual_seed(seed)
+        if self.world > 1: torch.manual_seed(seed)                          # gan_step's noise and DiffAugment (one process: untouched)
+        mine, last = (epoch_order(len(self.tr), epoch, rc.seed, rc.batch_size, r, self.world, weights=self.weights) for r in (self.rank, self.world - 1))
+        batches = [self.tr[b] for b, l in zip(mine, last) if len(l) > 1]  # BatchNorm needs 2+ trials on every rank (the last has the fewest)
         for idx in batches:
             r = gan_step(self.gan, rc, self.opt_g, self.opt_d, self.bank.targets(idx, g).to(self.dev), self.cond_of(idx),
                          self.labels[idx].to(self.dev), self.opt_e)
             for k, v in r.items(): acc[k] = acc.get(k, 0.0) + v / len(batches)
+        broadcast_state(*self.modules().values(), parameters=False)       # BatchNorm statistics: rank 0's, as DDP
         return acc
 
     def end_epoch(self, epoch, out):
@@ -325,7 +331,7 @@ def train_gan(gan: ConditionalGAN, # built by ConditionalGAN(GANConfig, cond_dim
             raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {gan.cond_dim}] (one condition of the GAN\'s cond_dim per trial), got {tuple(conditions.shape)}')
     bank = bank or StimulusBank(ds, gan.cfg.image_size)
     if bank.size != gan.cfg.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the GAN makes {gan.cfg.image_size} px')
-    dev = get_device(device)
+    dev = rank_device(get_device(device))
     with seeded(rc.seed):
         task = GANTask(gan, ds, rc, conditions, encoder, bank, dev, extra)
         return fit(task, rc.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import DataFormatError, get_device, seeded
 from .fitting import (Recipe, Task, TrainResult, fit, option, positive, plain, save_checkpoint, load_checkpoint,
-                                 split_parts, check_recipe_type)
-from .training import epoch_order, balanced_sampling_weights
+                                 split_parts, check_recipe_type, average_gradients, broadcast_state, rank_device)
+from .training import epoch_order, balanced_sampling_weights, ddp_info
 from .conditioning import StimulusBank, save_grid, grid_trials, generate_images
 
 # %% auto #0
@@ -209,6 +209,8 @@ class VAETask(Task):
         self.train_cond = (F.one_hot(torch.from_numpy(ds.labels).long(), vae.cond_dim).float() if cfg.train_on == 'class'
                            else conditions)   # what the VAE learns from; the grids show the EEG's conditions
         self.keep_best, self.desc = cfg.keep_best, f'VAE {vae.image_size}px'
+        self.rank, self.world = ddp_info(); self.is_main = self.rank == 0     # under torchrun: this process's share; rank 0 writes
+        broadcast_state(vae)                                              # every rank starts from rank 0's weights (as DDP)
         self.tr, self.va = (torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in split_parts(ds, cfg.split, (cfg.train_part, cfg.val_part)))
         if len(self.tr) < 2: raise DataFormatError(ds.source, f'splits[{cfg.split!r}]', f'part {cfg.train_part!r} has {len(self.tr)} trial(s); BatchNorm needs at least 2')
         self.weights = balanced_sampling_weights(ds.labels[self.tr.numpy()], ds.n_classes, cfg.balance)
@@ -224,17 +226,19 @@ class VAETask(Task):
 def train_epoch(self: VAETask, epoch):
     cfg, vae, dev = self.cfg, self.vae, self.dev
     vae.train(); acc = dict(loss=0.0, recon=0.0, kl=0.0); n = 0
-    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-    batches = [self.tr[b] for b in epoch_order(len(self.tr), epoch, cfg.seed, cfg.batch_size, weights=self.weights) if len(b) > 1]  # BatchNorm needs 2+
+    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch + 1_000_003 * self.rank)   # ranks draw different noise
+    mine, last = (epoch_order(len(self.tr), epoch, cfg.seed, cfg.batch_size, r, self.world, weights=self.weights) for r in (self.rank, self.world - 1))
+    batches = [self.tr[b] for b, l in zip(mine, last) if len(l) > 1]    # BatchNorm needs 2+ trials on every rank (the last has the fewest)
     for i, idx in enumerate(batches):
         w = kl_weight_at(cfg, epoch + i / len(batches))
         noise = torch.randn(len(idx), vae.z_dim, generator=g).to(dev)
         l = vae.elbo(self.train_cond[idx].to(dev), self.bank.targets(idx, g).to(dev), noise, w, cfg.recon)
-        self.opt.zero_grad(set_to_none=True); l['loss'].backward()
+        self.opt.zero_grad(set_to_none=True); l['loss'].backward(); average_gradients(vae)   # over DDP ranks (else a no-op)
         if cfg.grad_clip: nn.utils.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
         self.opt.step()
         for k in acc: acc[k] += float(l[k].detach()) * len(idx)
         n += len(idx)
+    broadcast_state(vae, parameters=False)                              # BatchNorm statistics: rank 0's, as DDP
     return dict(train_loss=acc['loss'] / n, train_recon=acc['recon'] / n, train_kl=acc['kl'] / n, kl_weight=w)
 
 @patch
@@ -244,7 +248,7 @@ def validate(self: VAETask, epoch):
 @patch
 def end_epoch(self: VAETask, epoch, out):
     "The epoch's grid: per class a held-out trial's stimulus, its mean decoding, then samples."
-    if out is None: return
+    if out is None or not self.is_main: return
     vae, c = self.vae, self.conditions[self.grid].to(self.dev)
     imgs = generate_images(vae, c, 1 + self.cfg.grid_samples, seed=self.cfg.seed + 1)   # sample 0: the mean code; the same noise every epoch
     stim = self.bank.targets(self.grid, torch.Generator().manual_seed(self.cfg.seed))
@@ -254,7 +258,7 @@ def end_epoch(self: VAETask, epoch, out):
 @patch
 def finish(self: VAETask, result, out):
     self.vae.eval()
-    if result.finished and out is not None:
+    if result.finished and out is not None and self.is_main:
         save_vae(Path(out) / 'vae.pt', self.vae, extra=dict(self.extra, train_config=self.cfg.to_dict(), history=result.history,
                                                             best_epoch=result.best_epoch))
 
@@ -283,7 +287,7 @@ def train_vae(vae: EEGVAE, # built for the conditions' size and the image size w
         raise ValueError(f"train_vae: train_on='class' needs class-posterior conditions (cond_dim {vae.cond_dim}, {ds.n_classes} classes)")
     bank = bank or StimulusBank(ds, vae.image_size)
     if bank.size != vae.image_size: raise ValueError(f'the stimulus bank is {bank.size} px, the VAE makes {vae.image_size} px')
-    dev = get_device(device)
+    dev = rank_device(get_device(device))
     with seeded(cfg.seed):
         task = VAETask(vae.to(dev), ds, cfg, conditions, bank, dev, extra)
         return fit(task, cfg.epochs, out=out, resume=resume, progress=progress, max_epochs_this_call=max_epochs_this_call, time_budget_s=time_budget_s)
