@@ -124,6 +124,8 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
         _unknown('generators.vae', gens['vae'], {'cond_mode'} | vae_arch_keys(EEGVAE) | set(VAEConfig.field_names()))
         if gens['vae'].get('cond_mode', 'feature') not in ('feature', 'posterior'):
             raise ValueError(f"config['generators']['vae']['cond_mode']={gens['vae']['cond_mode']!r}: expected 'feature' or 'posterior'")
+        if gens['vae'].get('temperature', 1) != 1 and gens['vae'].get('cond_mode', 'feature') != 'posterior':
+            raise ValueError(f"config['generators']['vae']['temperature']={gens['vae']['temperature']!r} sharpens class posteriors: it needs cond_mode='posterior'")
         try:
             VAEConfig(**{k: v for k, v in gens['vae'].items() if k in set(VAEConfig.field_names())})
             with seeded(0):   # a small build checks the architecture now, not after the encoder trained (the caller's RNG untouched)

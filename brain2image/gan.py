@@ -172,6 +172,8 @@ class ConditionalGAN(nn.Module):
         super().__init__()
         if not isinstance(cfg, GANConfig): raise TypeError(f'ConditionalGAN: cfg must be a GANConfig (got {type(cfg).__name__}); see gan_config / gan_preset')
         if not cfg.temperature > 0: raise ValueError(f'GANConfig.temperature={cfg.temperature}: expected > 0')
+        if cfg.temperature != 1 and cfg.cond_mode != 'posterior':
+            raise ValueError(f"GANConfig.temperature={cfg.temperature} sharpens class posteriors: it needs cond_mode='posterior' (got {cfg.cond_mode!r})")
         self.cfg, self.cond_dim, self.n_classes = cfg, cond_dim, n_classes
         self.G = Generator(cond_dim, cfg.z_dim, cfg.image_size, cfg.ngf, cfg.cond_bn)
         self.D = Discriminator(cond_dim, cfg.image_size, cfg.ndf, cfg.d_norm, cfg.spectral_norm, cfg.projection,

@@ -125,10 +125,8 @@ def _generate(self: EEGVAE, noise: torch.Tensor, # [B, z_dim] standard normal (z
     try:
         with torch.no_grad():
             cond = cond.to(dev, torch.float32)
-            if self.temperature != 1:
-                if (cond < 0).any() or not torch.allclose(cond.sum(1), torch.ones(len(cond), device=dev), atol=1e-3):
-                    raise ValueError(f'EEGVAE.generate: temperature={self.temperature} sharpens class posteriors; these conditions are not probability vectors')
-                cond = torch.softmax(cond.clamp_min(1e-12).log() / self.temperature, 1)   # p ** (1 / T), renormalised (in logs: no underflow)
+            if self.temperature != 1:   # class posteriors (negative entries count as 0), sharpened: p ** (1 / T), renormalised, in logs
+                cond = torch.softmax(cond.clamp_min(1e-12).log() / self.temperature, 1)
             mu, logvar = self.encode(cond)
             return self.decode(mu + (0.5 * logvar).exp() * noise.to(mu), cond)
     finally: self.train(was)
@@ -283,6 +281,9 @@ def train_vae(vae: EEGVAE, # built for the conditions' size and the image size w
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
     if conditions.ndim != 2 or conditions.shape != (len(ds), vae.cond_dim):
         raise DataFormatError('conditions', 'shape', f'expected [{len(ds)} trials, {vae.cond_dim}] (one condition of the VAE\'s cond_dim per trial), got {tuple(conditions.shape)}')
+    if vae.temperature != 1 and ((conditions < 0).any() or not torch.allclose(conditions.sum(1), torch.ones(len(conditions)), atol=1e-3)):
+        raise ValueError(f'train_vae: temperature={vae.temperature} sharpens class posteriors when generating, but these conditions are not '
+                         "probability vectors (use the encoder's posterior, cond_mode='posterior', or temperature=1)")
     if cfg.train_on == 'class' and vae.cond_dim != ds.n_classes:
         raise ValueError(f"train_vae: train_on='class' needs class-posterior conditions (cond_dim {vae.cond_dim}, {ds.n_classes} classes)")
     bank = bank or StimulusBank(ds, vae.image_size)

@@ -79,7 +79,7 @@ def test_bad_conditions(tiny_onehot):
         train_gan(gan, ds, GANRecipe(epochs=1, split='by_run'), conditions=cond, progress=False)
     from dataclasses import replace
     with pytest.raises(ValueError, match='pass conditions'): train_gan(gan, ds, replace(rc, train_on='eeg'), progress=False)
-    feat = ConditionalGAN(replace(cfg, cond_mode='feature'), 8, ds.n_classes)     # class codes need one condition entry per class
+    feat = ConditionalGAN(replace(cfg, cond_mode='feature', temperature=1.0), 8, ds.n_classes)     # class codes need one condition entry per class
     with pytest.raises(ValueError, match="train_on='class' needs cond_mode='posterior'"): train_gan(feat, ds, rc, conditions=torch.zeros(len(ds), 8), progress=False)
     with pytest.raises(TypeError, match='recipe must be a GANRecipe'): train_gan(gan, ds, cfg, conditions=cond, progress=False)
     with pytest.raises(ValueError, match='unknown GAN preset'): gan_config('big')
