@@ -19,7 +19,8 @@ from .training import epoch_order, balanced_sampling_weights, ddp_info
 from .conditioning import StimulusBank, save_grid, grid_trials, generate_images
 
 # %% auto #0
-__all__ = ['EEGVAE', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'VAETask', 'train_vae', 'save_vae', 'load_vae', 'plot_vae_history']
+__all__ = ['RECON_LOSSES', 'EEGVAE', 'ssim_map', 'vae_loss', 'VAEConfig', 'kl_weight_at', 'VAETask', 'train_vae', 'save_vae',
+           'load_vae', 'plot_vae_history']
 
 # %% ../nbs/06a_vae.ipynb #f1564bf5
 def _n_up(image_size: int) -> int:
@@ -144,17 +145,28 @@ def _sample(self: EEGVAE, cond: torch.Tensor, # [B, cond_dim]
 EEGVAE.generate, EEGVAE.sample = _generate, _sample
 
 # %% ../nbs/06a_vae.ipynb #803de267
+def ssim_map(images: torch.Tensor, # [B, C, S, S] in [-1, 1]
+             targets: torch.Tensor, # [B, C, S, S] in [-1, 1]
+            ) -> torch.Tensor:
+    "SSIM of each pixel's 7 x 7 Gaussian window (sigma 1), [B, C, S, S], 1 where the images agree (torchmetrics, differentiable)."
+    from torchmetrics.functional.image import structural_similarity_index_measure
+    return structural_similarity_index_measure(images, targets, data_range=2.0, kernel_size=7, sigma=1.0,
+                                                reduction='none', return_full_image=True)[1]
+
+RECON_LOSSES = {'mse': lambda x, t: (x - t).pow(2), 'l1': lambda x, t: (x - t).abs(),
+                'ssim': lambda x, t: 0.84 * (1 - ssim_map(x, t)) + 0.16 * (x - t).abs()}   # per-pixel costs
+
 def vae_loss(images: torch.Tensor, # decoded [B, 3, S, S]
              targets: torch.Tensor, # the stimuli [B, 3, S, S] in [-1, 1]
              mu: torch.Tensor, logvar: torch.Tensor, # [B, z_dim] each
              kl_weight: float = 1.0, # weight of the KL term (1 = the ELBO)
-             recon: str = 'mse', # 'mse' (Gaussian decoder) or 'l1' (Laplace decoder)
+             recon: str = 'mse', # 'mse' (Gaussian decoder), 'l1' (Laplace decoder) or 'ssim' (0.84 (1 - SSIM) + 0.16 L1 per pixel)
              prior: tuple | None = None, # (mu, logvar) of a learned Gaussian prior [B, z_dim] each (default: N(0, I))
             ) -> dict:
     "Negative ELBO per image: `loss` = `recon` + kl_weight * `kl` (all batch means of per-image sums)."
-    if recon not in ('mse', 'l1'): raise ValueError(f"recon={recon!r}: expected 'mse' or 'l1'")
+    if recon not in RECON_LOSSES: raise ValueError(f"recon={recon!r}: expected one of {list(RECON_LOSSES)}")
     if images.shape != targets.shape: raise ValueError(f'images {tuple(images.shape)} and targets {tuple(targets.shape)} differ in shape')
-    err = (images - targets).pow(2) if recon == 'mse' else (images - targets).abs()
+    err = RECON_LOSSES[recon](images, targets)
     rec = err.flatten(1).sum(1).mean()
     pm, plv = prior if prior is not None else (torch.zeros_like(mu), torch.zeros_like(logvar))
     kl = 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1).sum(1).mean()   # KL(q || prior) of diagonal Gaussians
@@ -170,7 +182,7 @@ class VAEConfig(Recipe):
     weight_decay: float = 0.0
     kl_weight: float = 1.0        # 1 = the ELBO (with recon='mse': a Gaussian decoder of variance 1/2)
     kl_warmup_epochs: int = 0     # KL weight rises linearly from 0 over this many epochs (0 = off)
-    recon: str = option('mse', 'mse', 'l1')
+    recon: str = option('mse', 'mse', 'l1', 'ssim')
     grad_clip: float | None = 10.0
     balance: str = option('auto', 'auto', 'weight', 'none')   # class-balanced epochs: 'auto' (when the training classes are imbalanced)
     split: str = 'by_image'       # the dataset split to use
