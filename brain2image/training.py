@@ -64,10 +64,16 @@ class SupConObjective(nn.Module):
         return -((logp * pos).sum(1)[keep] / n_pos[keep]).mean()
 
 class ClipObjective(nn.Module):
-    "EEG-image contrastive alignment to fixed image embeddings [n_images, D] (symmetric InfoNCE, learnable temperature)."
+    "EEG-image contrastive alignment to fixed image embeddings [n_images, D] (symmetric InfoNCE, learnable temperature), optionally plus a regression term."
     name, uses_head = 'clip', False
-    def __init__(self, feature_dim: int, image_embeddings: torch.Tensor, temperature: float = 0.07):
+    def __init__(self, feature_dim: int, image_embeddings: torch.Tensor, temperature: float = 0.07,
+                 regression_weight: float = 0.0, # > 0: add this times a regression of the projected EEG onto its image's embedding
+                 regression: str = 'mse', # 'mse' (projected EEG vs the unit image embedding) or 'cosine' (1 - cosine)
+                ):
         super().__init__()
+        if regression not in ('mse', 'cosine'): raise ValueError(f"regression={regression!r}: expected 'mse' or 'cosine'")
+        if not regression_weight >= 0: raise ValueError(f'regression_weight={regression_weight!r}: expected a number >= 0')
+        self.regression_weight, self.regression = float(regression_weight), regression
         emb = torch.as_tensor(image_embeddings, dtype=torch.float32)
         if emb.ndim != 2: raise ValueError(f'image_embeddings: expected [n_images, dim], got shape {tuple(emb.shape)}')
         self.register_buffer('image_embeddings', F.normalize(emb, dim=1))
@@ -75,12 +81,17 @@ class ClipObjective(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
     def forward(self, feats, logits, labels, image_index=None):
         if image_index is None or (image_index < 0).any(): raise ValueError("objective 'clip' needs the image each trial saw (image_index >= 0)")
-        z = F.normalize(self.proj(feats), dim=1)                  # [B, D]
+        p = self.proj(feats)                                       # [B, D]
+        z = F.normalize(p, dim=1)
         img = self.image_embeddings[image_index]                  # [B, D]
         s = self.log_scale.clamp(max=math.log(100)).exp() * z @ img.T   # [B, B]
         same = (image_index[:, None] == image_index[None, :]).float()  # trials of one image are all positives
         target = same / same.sum(1, keepdim=True)
-        return 0.5 * (torch.sum(-target * F.log_softmax(s, 1), 1).mean() + torch.sum(-target * F.log_softmax(s.T, 1), 1).mean())
+        loss = 0.5 * (torch.sum(-target * F.log_softmax(s, 1), 1).mean() + torch.sum(-target * F.log_softmax(s.T, 1), 1).mean())
+        if self.regression_weight > 0:
+            reg = F.mse_loss(p, img) if self.regression == 'mse' else (1 - (z * img).sum(1)).mean()
+            loss = loss + self.regression_weight * reg
+        return loss
 
 OBJECTIVES = {'ce': CrossEntropyObjective, 'triplet': TripletObjective, 'supcon': SupConObjective, 'clip': ClipObjective}
 
