@@ -271,7 +271,7 @@ def _batches(images, batch_size: int):
 
 def _prepare(ims: list, ex: _Extractor) -> torch.Tensor:
     "uint8 images (any sizes) -> float [B, 3, size, size], resized and normalised as the model expects."
-    xs = [F.interpolate(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255, size=(ex.size, ex.size),
+    xs = [F.interpolate(torch.from_numpy(np.array(im, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, size=(ex.size, ex.size),
                         mode='bilinear', antialias=True, align_corners=False) for im in ims]
     x = torch.cat(xs)
     return (x - torch.tensor(ex.mean).view(1, 3, 1, 1)) / torch.tensor(ex.std).view(1, 3, 1, 1)
