@@ -119,7 +119,8 @@ def features_from_file(path: str | os.PathLike, # a .pt/.pth, .npz or .npy featu
     seen = {}
     for n in names: seen[n] = seen.get(n, 0) + 1
     twice = [n for n, c in seen.items() if c > 1]
-    if twice: raise ValueError(f'the dataset names {len(twice)} image(s) more than once (first: {twice[:5]}); features cannot be matched by name')
+    if twice: raise ValueError(f'the dataset names {len(twice)} image(s) more than once (first: {twice[:5]}); features cannot be matched by name '
+                                 '(THINGS-EEG2 read without image_dir= has no file names: pass image_dir=)')
     missing = [n for n in names if n not in index]
     if missing: raise DataFormatError(path, 'names', f"{len(missing)} of the dataset's {len(names)} images are missing from it "
                                                      f'(first: {missing[:5]}); the file names {len(fnames)} images (first: {fnames[:3]})')
@@ -236,9 +237,13 @@ def load_model(model: str, # '<library>:<name>'
         except Exception: pass
         return _Extractor(_strip_head(net).eval(), size, mean, std)
     if lib == 'timm':
-        net = mod.create_model(name, pretrained=False)
-        _load_into(net, sd, path, model)
-        net.reset_classifier(0)
+        net = mod.create_model(name, pretrained=False, num_classes=0)     # no head: any head size in the file is fine
+        head = net.pretrained_cfg.get('classifier') or 'head'
+        heads = (head,) if isinstance(head, str) else tuple(head)
+        res = net.load_state_dict(sd, strict=False)
+        extra = [k for k in res.unexpected_keys if not any(k.startswith(f'{h}.') for h in heads)]
+        if res.missing_keys or extra:
+            raise DataFormatError(path, '<file>', f'does not fit {model}: missing keys {res.missing_keys[:5]}, unexpected keys {extra[:5]}')
         cfg = mod.data.resolve_data_config({}, model=net)
         return _Extractor(net.eval(), int(cfg['input_size'][-1]), tuple(cfg['mean']), tuple(cfg['std']))
     net = mod.create_model(name, pretrained=None)

@@ -94,6 +94,7 @@ def test_bad_values_refused(fds, feats, tmp_path):
     with pytest.raises(DataFormatError, match='2-D'): features_from_file(tmp_path / 'three.npz', names)
     np.savez(tmp_path / 'dup.npz', names=np.array(names + names[:1]), features=np.zeros((7, 2)))
     with pytest.raises(DataFormatError, match='more than once'): features_from_file(tmp_path / 'dup.npz', names)
+    with pytest.raises(ValueError, match='more than once.*image_dir='): features_from_file(tmp_path / 'dup.npz', ['0', '0'])   # THINGS-EEG2 without image_dir: training/0, test/0
     with pytest.raises(FileNotFoundError, match='nope.pt'): features_from_file(tmp_path / 'nope.pt', names)
     with pytest.raises(FileNotFoundError, match='not an existing features file'): image_features(fds, tmp_path / 'nope.pt')
 
@@ -138,6 +139,9 @@ def test_timm_from_local_weights(tiny, tmp_path):
     torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), tmp_path / 'resnet18.pth')
     f = features_from_model(tiny.images[:2], 'timm:resnet18', tmp_path)
     assert f.shape == (2, 512) and np.isfinite(f).all()
+    torch.save(timm.create_model('resnet18', pretrained=False, num_classes=10).state_dict(), tmp_path / 'r10.pth')
+    assert features_from_model(tiny.images[:2], 'timm:resnet18', tmp_path / 'r10.pth').shape == (2, 512)   # any head size
+    with pytest.raises(DataFormatError, match='does not fit timm:resnet34'): features_from_model(tiny.images[:1], 'timm:resnet34', tmp_path / 'r10.pth')
 
 @pytest.mark.slow
 def test_open_clip_from_local_weights(tiny, tmp_path):
