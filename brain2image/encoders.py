@@ -155,3 +155,7 @@ class ConvEncoder(EEGEncoder):
 def count_parameters(m: nn.Module) -> int:
     "Trainable parameters."
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+# %% ../nbs/04_encoders.ipynb #5e0c2a91
+# registers 'eegnet', 'shallowfbcspnet', 'eegconformer' (their classes import braindecode only when built)
+from . import braindecode_encoders as _braindecode_encoders  # noqa: F401
