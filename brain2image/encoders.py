@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_encoders.ipynb #3783512e
 from __future__ import annotations
+import inspect
 import math
 import torch
 from torch import nn
@@ -46,11 +47,14 @@ class EEGEncoder(nn.Module):
 def make_encoder(name: str, # 'lstm' (the paper's), 'transformer' or 'conv'
                  n_chans: int, n_times: int, n_classes: int,
                  feature_dim: int = 128, # size of the EEG feature (the paper: 128)
+                 sfreq: float | None = None, # the data's sampling rate, given to encoders whose kernels are set in time (braindecode's)
                  **options, # encoder-specific options (see each class)
                 ) -> EEGEncoder:
     "Build an encoder by name."
     if name not in ENCODERS: raise ValueError(f'unknown encoder {name!r}; available: {sorted(ENCODERS)}')
-    return ENCODERS[name](n_chans=n_chans, n_times=n_times, n_classes=n_classes, feature_dim=feature_dim, **options)
+    cls = ENCODERS[name]
+    if sfreq is not None and 'sfreq' not in options and 'sfreq' in inspect.signature(cls.__init__).parameters: options['sfreq'] = float(sfreq)
+    return cls(n_chans=n_chans, n_times=n_times, n_classes=n_classes, feature_dim=feature_dim, **options)
 
 # %% ../nbs/04_encoders.ipynb #3b021c54
 @register_encoder('lstm')

@@ -120,7 +120,7 @@ def _stage_encoder(cfg, out, ds, fp, progress, say):
         enc = load_encoder(out / 'encoder' / 'encoder.pt', ds); say('      loaded the trained encoder'); return enc
     _start(out, 'encoder', inputs)
     seed_everything(cfg['seed'])
-    enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
+    enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, sfreq=ds.sfreq, **opts)
     img = None
     if tc.objective == 'clip':
         from brain2image.image_classifier import train_image_encoder, image_embeddings
@@ -311,7 +311,8 @@ def run(config: dict | str, # a config dict, or a preset name
         from brain2image.encoders import make_encoder
         pre = Preprocessor(**cfg['preprocess'])
         ec = dict(cfg['encoder'])                       # `operator` refuses parameters that do not fit the data, naming them
-        make_encoder(ec.get('arch', 'conv'), raw.n_chans, pre.operator(raw.sfreq, raw.n_times, raw.tmin)['n_times'], raw.n_classes,
+        op = pre.operator(raw.sfreq, raw.n_times, raw.tmin)
+        make_encoder(ec.get('arch', 'conv'), raw.n_chans, op['n_times'], raw.n_classes, sfreq=op['sfreq'],
                      feature_dim=ec.get('feature_dim', 128), **ec.get('options', {}))
         if gens and not isinstance(raw.images, np.ndarray) and raw.images is None:
             raise DataFormatError(raw.source, 'images', 'the generators need the stimulus images; none were found')

@@ -215,7 +215,7 @@ def train_fresh_encoder(ds: EEGImageDataset, # preprocessed data with the split 
     ec = dict(section); arch = ec.pop('arch', 'conv'); fdim = ec.pop('feature_dim', 128); opts = ec.pop('options', {})
     tc = TrainConfig(**{**ec, 'split': split, 'seed': seed})
     with seeded(seed):                                  # the caller's random state is the same after the fold as before
-        enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, **opts)
+        enc = make_encoder(arch, ds.n_chans, ds.n_times, ds.n_classes, feature_dim=fdim, sfreq=ds.sfreq, **opts)
         img = image_embeddings(train_image_encoder(ds, seed=seed), ds) if tc.objective == 'clip' else None
         r = train_encoder(enc, ds, tc, out=out, image_embeddings=img, progress=False)
     if not r.finished: raise RuntimeError(f'{split}: encoder training did not finish')

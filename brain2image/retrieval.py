@@ -256,7 +256,7 @@ def align_encoder(ds: EEGImageDataset, # trials with image_index, and a concept-
     if require_unseen: check_unseen(ds, cfg.split, (cfg.train_part, cfg.val_part, 'test'))
     dev = get_device(device)
     with seeded(cfg.seed):
-        enc = make_encoder(encoder, ds.n_chans, ds.n_times, ds.n_classes, feature_dim, **(encoder_options or {}))
+        enc = make_encoder(encoder, ds.n_chans, ds.n_times, ds.n_classes, feature_dim, sfreq=ds.sfreq, **(encoder_options or {}))
         check_encoder_data(enc, ds)
         task = AlignTask(enc, ds, cfg, feats, dev, dict(image_features_dim=int(feats.shape[1])), monitor)
         if on_start is not None: on_start(task.modules())

@@ -352,7 +352,7 @@ def main(argv=None):
         ds = load_dataset(a.data, mmap=True)
         cfg = TrainConfig(**{k: getattr(a, k) for k in TrainConfig.__dataclass_fields__ if k != 'objective_options'})
         torch.manual_seed(cfg.seed)
-        enc = make_encoder(a.encoder, ds.n_chans, ds.n_times, ds.n_classes, a.feature_dim, **json.loads(a.encoder_options))
+        enc = make_encoder(a.encoder, ds.n_chans, ds.n_times, ds.n_classes, a.feature_dim, sfreq=ds.sfreq, **json.loads(a.encoder_options))
         res = train_encoder(enc, ds, cfg, out=a.out, resume=not a.no_resume, device=a.device, progress=rank == 0)
         if rank == 0:
             write_json(Path(a.out) / 'history.json', res.to_dict())

@@ -78,3 +78,14 @@ def test_pipeline_config_accepts_the_names(name):
     assert validate_config(cfg)['encoder']['arch'] == name
     cfg['encoder']['options'] = dict(hidden_size=8)
     with pytest.raises(ValueError, match='hidden_size'): validate_config(cfg)
+
+@needs_braindecode
+@pytest.mark.parametrize('name', ['shallowfbcspnet', 'eegconformer'])
+def test_pipeline_gives_the_data_rate(name, tmp_path):
+    "The run passes the preprocessed data's sampling rate, so time-set kernels fit the tiny preset's short trials without options."
+    from brain2image.config import get_preset
+    from brain2image.pipeline import run
+    cfg = get_preset('tiny'); cfg['encoder'] = dict(cfg['encoder'], arch=name)
+    assert run(cfg, out=tmp_path / 'r', dry_run=True, progress=False)['dry_run']
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match='pass sfreq'): make_encoder(name, 32, 20, 4)   # without the rate: braindecode's 250 Hz kernels
