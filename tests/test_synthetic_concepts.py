@@ -57,7 +57,12 @@ def test_zero_shot_split_has_unseen_concepts(tiny):
     assert not C['test'] & C['train'] and not C['test'] & C['val'] and not C['val'] & C['train']
     assert sorted(C['test']) == tiny.meta['concepts']['test'] and sorted(C['val']) == tiny.meta['concepts']['val']
     assert sum(len(v) for v in zs.values()) == len(tiny)                  # every trial in one part
-    assert 'by_image' in tiny.splits
+    assert 'by_image' not in tiny.splits                                # 2 images a concept: no image split
+    three = make_concepts('tiny', images_per_concept=3)
+    parts = three.splits['by_image']
+    for k in ('train', 'val', 'test'):                                  # one image of every concept in each part
+        assert len(parts[k]) == 60 * 4 and len(np.unique(three.labels[parts[k]])) == 60
+    assert not set(three.image_index[parts['train']]) & set(three.image_index[parts['test']])
 
 
 def test_deterministic_under_seed(tiny):
