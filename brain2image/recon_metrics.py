@@ -81,7 +81,9 @@ def ssim_score(real, # float [N, 3, H, W] in [-1, 1], at least 11 x 11 px
     return float(ssim_pairs(real, fake, grayscale).mean())
 
 # %% ../nbs/08d_recon_metrics.ipynb #80c75a2d
-def two_way_pairs(real_feats, fake_feats) -> np.ndarray:
+def two_way_pairs(real_feats, fake_feats,
+                  same=None, # bool [N, N]: pairs (i, j) showing the same image, left out (default: identical rows of real_feats)
+                 ) -> np.ndarray:
     "Two-way identification of every reconstruction [N] (see `two_way_identification`)."
     r = torch.as_tensor(real_feats).detach().cpu().double().flatten(1) if torch.as_tensor(real_feats).ndim > 1 else None
     f = torch.as_tensor(fake_feats).detach().cpu().double().flatten(1) if torch.as_tensor(fake_feats).ndim > 1 else None
@@ -95,14 +97,18 @@ def two_way_pairs(real_feats, fake_feats) -> np.ndarray:
     c = z(f) @ z(r).T                                        # c[i, j] = corr(fake_i, real_j)
     own = c.diagonal().unsqueeze(1)
     win = (c < own).double() + 0.5 * (c == own).double()
-    win.fill_diagonal_(0.0)
-    return (win.sum(1) / (n - 1)).numpy()
+    same = (r[:, None, :] == r[None, :, :]).all(-1) if same is None else torch.as_tensor(same, dtype=torch.bool)
+    if same.shape != (n, n): raise ValueError(f'same: expected a bool matrix [{n}, {n}], got {tuple(same.shape)}')
+    other = ~(same | torch.eye(n, dtype=torch.bool))
+    if not other.any(1).all(): raise ValueError('real_feats: every pair shows the same image; two-way identification needs at least 2 distinct images')
+    return ((win * other).sum(1) / other.sum(1)).numpy()
 
 def two_way_identification(real_feats, # features of the real images [N, ...] (flattened per image)
                            fake_feats, # features of their reconstructions, same order [N, ...]
+                           same=None, # bool [N, N]: pairs showing the same image, left out (default: identical rows of real_feats)
                           ) -> float:
-    "MindEye's two-way identification: mean over i of the fraction of j != i with corr(fake_i, real_i) > corr(fake_i, real_j); chance 0.5."
-    return float(two_way_pairs(real_feats, fake_feats).mean())
+    "MindEye's two-way identification: mean over i of the fraction of other images j with corr(fake_i, real_i) > corr(fake_i, real_j); chance 0.5."
+    return float(two_way_pairs(real_feats, fake_feats, same).mean())
 
 # %% ../nbs/08d_recon_metrics.ipynb #28c4716a
 ALEXNET_FILE = 'alexnet-owt-7be5be79.pth'
@@ -206,6 +212,8 @@ def reconstruction_metrics(real, # float [N, 3, H, W] in [-1, 1]: the images the
     d = _derangement(len(real), seed)
     out = dict(PixCorr=_entry(pixcorr_pairs(real, fake), 0.0, seed, n_boot),
                SSIM=_entry(ssim_pairs(real, fake, grayscale), ssim_pairs(real[d], fake, grayscale).mean(), seed, n_boot))
+    g = torch.unique(real.flatten(1), dim=0, return_inverse=True)[1]
+    same = g[:, None] == g[None, :]                           # trials that saw the same stimulus
     for name, f in feature_extractors(judge, alexnet_weights, inception_weights).items():
-        out[f'2-way {name}'] = _entry(two_way_pairs(f(real), f(fake)), 0.5, seed, n_boot)
+        out[f'2-way {name}'] = _entry(two_way_pairs(f(real), f(fake), same), 0.5, seed, n_boot)
     return out

@@ -48,10 +48,15 @@ def test_partial_reconstructions_rank_between():
     assert 0.7 < two_way_identification(x.flatten(1), noisy.flatten(1)) <= 1.0
     assert ssim_score(x, x[torch.roll(torch.arange(60), 1)]) < ssim_score(x, noisy) < 1
 
-def test_ties_count_half():
+def test_repeated_stimuli_and_ties():
     f = torch.randn(5, 16, generator=torch.Generator().manual_seed(0))
-    dup = torch.cat([f, f])                                                      # every stimulus seen twice
-    assert two_way_identification(dup, dup) == pytest.approx(1 - 0.5 / 9)
+    dup = torch.cat([f, f])                                                      # every stimulus seen twice: its copy is left out
+    assert two_way_identification(dup, dup) == 1.0
+    assert two_way_identification(dup, dup, same=torch.eye(10, dtype=torch.bool)) == pytest.approx(1 - 0.5 / 9)   # kept: a tie, half
+    assert two_way_identification(f, torch.ones(5, 16)) == 0.5                    # constant reconstructions: every comparison a tie
+    x = torch.cat([blobs(5), blobs(5)])
+    assert reconstruction_metrics(x, x, judge=None)['PixCorr']['value'] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='2 distinct images'): two_way_identification(f[:1].expand(4, -1), f[:4])
 
 def test_resize_and_errors():
     x = blobs(6)
@@ -93,6 +98,8 @@ def test_judge_features(judge, tiny):
     stim = images_to_tensor(tiny.images)
     same = reconstruction_metrics(stim, stim, judge=judge)
     assert same['2-way judge']['value'] == 1.0 and same['2-way judge']['n'] == len(stim)
+    twice = torch.cat([stim, stim])                                              # trials that saw the same stimulus
+    assert reconstruction_metrics(twice, twice, judge=judge)['2-way judge']['value'] == 1.0
     d = torch.from_numpy(_derangement(len(stim), 1))
     shuf = reconstruction_metrics(stim, stim[d], judge=judge)
     assert shuf['2-way judge']['value'] < 0.8                                    # 16 images, 4 classes: near 0.5, far from 1
