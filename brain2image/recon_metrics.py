@@ -172,9 +172,9 @@ def _derangement(n: int, seed: int) -> np.ndarray:
     d[p] = np.roll(p, -1)
     return d
 
-def _entry(values, chance, seed, n_boot):
+def _entry(values, chance, seed, n_boot, **more):
     v = np.asarray(values, np.float64); lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed)
-    return dict(value=float(v.mean()), ci_low=lo, ci_high=hi, chance=float(chance), n=len(v))
+    return dict(value=float(v.mean()), ci_low=lo, ci_high=hi, chance=float(chance), n=len(v), **{k: float(x) for k, x in more.items()})
 
 def feature_extractors(judge=None, # a Judge: its penultimate features
                        alexnet_weights=None, # AlexNet weights file ('alexnet': the default places)
@@ -207,11 +207,12 @@ def reconstruction_metrics(real, # float [N, 3, H, W] in [-1, 1]: the images the
                            seed: int = 0, # derangement for SSIM's chance and the bootstrap
                            n_boot: int = 2000,
                           ) -> dict:
-    "{'PixCorr', 'SSIM', '2-way <network>' ...: dict(value, ci_low, ci_high, chance, n)} for reconstructions of `real`."
+    "{'PixCorr', 'SSIM', '2-way <network>' ...: dict(value, ci_low, ci_high, chance, n[, shuffled])} for reconstructions of `real`."
     real, fake = check_pairs(real, fake, min_n=2)
     d = _derangement(len(real), seed)
-    out = dict(PixCorr=_entry(pixcorr_pairs(real, fake), 0.0, seed, n_boot),
-               SSIM=_entry(ssim_pairs(real, fake, grayscale), ssim_pairs(real[d], fake, grayscale).mean(), seed, n_boot))
+    s_ref = ssim_pairs(real[d], fake, grayscale).mean()
+    out = dict(PixCorr=_entry(pixcorr_pairs(real, fake), 0.0, seed, n_boot, shuffled=pixcorr_pairs(real[d], fake).mean()),
+               SSIM=_entry(ssim_pairs(real, fake, grayscale), s_ref, seed, n_boot, shuffled=s_ref))
     g = torch.unique(real.flatten(1), dim=0, return_inverse=True)[1]
     same = g[:, None] == g[None, :]                           # trials that saw the same stimulus
     for name, f in feature_extractors(judge, alexnet_weights, inception_weights).items():

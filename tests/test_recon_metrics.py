@@ -26,7 +26,8 @@ def test_identical_images(make):
     assert two_way_identification(x.flatten(1), x.flatten(1)) == 1.0
     m = reconstruction_metrics(x, x)
     assert m['PixCorr']['value'] == pytest.approx(1.0, abs=1e-6) and m['SSIM']['value'] == pytest.approx(1.0, abs=1e-5)
-    assert m['PixCorr']['chance'] == 0.0 and m['SSIM']['chance'] < 0.5
+    assert m['PixCorr']['chance'] == 0.0 and m['SSIM']['chance'] < 0.5 and m['SSIM']['shuffled'] == m['SSIM']['chance']
+    assert abs(m['PixCorr']['shuffled']) < 0.2                                   # another pair's image: about 0
 
 @pytest.mark.parametrize('make', [blobs, uniform])
 def test_deranged_pairs_at_chance(make):
