@@ -105,3 +105,11 @@ def test_judge_features(judge, tiny):
     shuf = reconstruction_metrics(stim, stim[d], judge=judge)
     assert shuf['2-way judge']['value'] < 0.8                                    # 16 images, 4 classes: near 0.5, far from 1
     print({k: round(v['value'], 3) for k, v in shuf.items()})
+
+def test_inception_two_way_from_local_file(tmp_path):
+    from brain2image.fidelity import random_inception_weights, INCEPTION_FILE
+    p = random_inception_weights(tmp_path / INCEPTION_FILE)                      # random weights: only the known answers hold
+    x = blobs(6, seed=5)
+    m = reconstruction_metrics(x, x, inception_weights=p)
+    assert m['2-way Inception']['value'] == 1.0 and m['2-way Inception']['n'] == 6
+    with pytest.raises(FileNotFoundError, match='never downloads'): reconstruction_metrics(x, x, inception_weights=tmp_path / 'none.pth')
