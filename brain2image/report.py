@@ -197,8 +197,14 @@ def _sec_generation(m: dict, d: Path) -> str:
               'same for the controls: <i>shuffled</i> (another trial\'s EEG), <i>class</i> (a code for the true class with no trial in it), '
               '<i>random</i> (codes with the EEG\'s per-dimension distribution but no structure) and <i>stimuli</i> (the real images: '
               'the ceiling). acc = judge top-1 accuracy with its 95% bootstrap interval and permutation p-value; k-way = the '
-              'DreamDiffusion protocol; IS / FID / KID on the judge\'s features.</p>')
+              'DreamDiffusion protocol; IS / FID / KID on the judge\'s features. PixCorr, SSIM (grayscale) and 2-way id (two-way '
+              'identification in the judge\'s features) are the reconstruction metrics of MindEye and ATM: each image against the '
+              'stimulus its trial saw (chance: 0, SSIM of deranged pairs, 0.5; 1 for the stimuli themselves).</p>')
         if g.get('table'): s += html_table(g['table'])
+        if g.get('recon'):                       # runs before the reconstruction metrics have none: nothing shown
+            rows = {c: {k: f'{v["value"]:.3f} [{v["ci_low"]:.3f}, {v["ci_high"]:.3f}] (chance {v["chance"]:.3f})' for k, v in r.items()}
+                    for c, r in g['recon'].items()}
+            s += '<details><summary>reconstruction metrics with 95% bootstrap intervals over trials and chance</summary>' + html_table(rows) + '</details>'
         s += _img(d / 'figures' / f'grid_{name}.png', f'{name} grid')
         if g.get('per_class'): s += '<details><summary>per-class judge accuracy</summary>' + html_table(g['per_class']) + '</details>'
     return s or '<p>No generator in this run.</p>'

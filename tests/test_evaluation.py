@@ -45,8 +45,13 @@ def test_oracle_generator_is_eeg_driven(judge, tiny, posteriors, prototypes):
     assert t.loc['eeg', '4-way'] == pytest.approx(t.loc['eeg', 'judge acc'])
     assert f"{r.differences['shuffled'].diff:+.2f}" in r.verdict and 'random codes' in r.verdict
     assert r.per_class.shape == (4, 5) and list(r.per_class.index) == tiny.class_names
+    # reconstruction metrics against each trial's stimulus: 1 for the stimuli, shuffled at chance, eeg above it
+    for c in ('PixCorr', 'SSIM', '2-way id'): assert t.loc['stimuli', c] == pytest.approx(1.0, abs=1e-4)
+    assert abs(t.loc['shuffled', '2-way id'] - 0.5) < 0.15 and t.loc['eeg', '2-way id'] > r.recon['eeg']['2-way judge']['ci_low'] > 0.6
+    assert t.loc['eeg', 'PixCorr'] > r.recon['eeg']['PixCorr']['shuffled'] and set(r.recon) == set(t.index)
     d = json.loads(json.dumps(r.to_dict()))
     assert d['eeg_driven'] is True and len(d['correct']['eeg']) == 80
+    assert d['recon']['eeg']['2-way judge']['chance'] == 0.5 and 'SSIM' in d['table']['eeg']
     assert 'EEG-driven' in r._repr_markdown_() and '<table' in r._repr_html_()
     fig = r.plot_grid(n_per_class=2)
     assert len(fig.axes) == 4 * 5 * 2
@@ -58,6 +63,9 @@ def test_constant_generator_is_not_eeg_driven(judge, tiny, posteriors, prototype
     assert not r.eeg_driven and r.verdict.startswith('Not shown to be EEG-driven')
     assert r.differences['shuffled'].diff == 0 and r.differences['random'].diff == 0
     assert r.table.loc['eeg', 'IS'] == pytest.approx(1.0, abs=1e-4) and 'FID' not in r.table.columns
+    assert r.table.loc['eeg', '2-way id'] == pytest.approx(0.5)                  # one image for every trial: all ties
+    r0 = _report(judge, tiny, posteriors, const, with_fid=False, with_recon=False, controls=('shuffled', 'random'))
+    assert 'PixCorr' not in r0.table.columns and r0.recon == {} and r0.to_dict()['recon'] == {}
 
 def test_controls_are_what_they_say(judge, tiny, posteriors, prototypes):
     seen = []

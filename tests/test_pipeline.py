@@ -49,11 +49,13 @@ def test_cli_tiny_run_end_to_end(tmp_path, monkeypatch):
         rows = m['generation'][g]['table']
         assert {'eeg', 'shuffled', 'class', 'random', 'stimuli'} <= set(rows)
         _check_verdict(m['generation'][g])
+        assert {'PixCorr', 'SSIM', '2-way id'} <= set(rows['eeg']) and m['generation'][g]['recon']['eeg']['2-way judge']['chance'] == 0.5
         with pytest.raises(AssertionError): _check_verdict(dict(m['generation'][g], eeg_driven=not m['generation'][g]['eeg_driven']))
     html = (out / 'report.html').read_text()
     for section in ['Summary', 'EEG -&gt; images, with controls', 'Confound probes', 'Representational similarity', 'Reproduce']:
         assert section in html, section
     assert 'src="http' not in html and html.count('data:image/png;base64,') >= 6
+    assert '<th>2-way id</th>' in html and 'reconstruction metrics with 95% bootstrap intervals' in html
     assert json.loads((out / 'config.json').read_text()) == validate_config(get_preset('tiny'))
     assert list((tmp_path / 'data').glob('synthetic-*.b2i')), 'the dataset was not cached'
     r2 = _cli('run', '--preset', 'tiny', '--out', str(out), env=env)
