@@ -15,13 +15,13 @@ from .core import get_device, seeded
 from .data import EEGImageDataset, _group_split
 from .encoders import make_encoder
 from .fitting import fit, split_parts, check_recipe_type
-from .stats import bootstrap_ci, _p
+from .stats import bootstrap_ci, _p, _interval
 from .training import TrainConfig, EncoderTask, check_encoder_data, encode
 
 # %% auto #0
-__all__ = ['ALIGN_RECIPE', 'concept_embeddings', 'average_by', 'kway_retrieval', 'retrieval_examples', 'plot_retrieval',
-           'split_by_concept', 'check_unseen', 'linear_concept_data', 'AlignedEncoder', 'embed', 'AlignTask',
-           'align_encoder', 'evaluate_zero_shot', 'leave_one_subject_out']
+__all__ = ['ALIGN_RECIPE', 'concept_embeddings', 'average_by', 'cluster_ci', 'kway_retrieval', 'retrieval_examples',
+           'plot_retrieval', 'split_by_concept', 'check_unseen', 'linear_concept_data', 'AlignedEncoder', 'embed',
+           'AlignTask', 'align_encoder', 'evaluate_zero_shot', 'leave_one_subject_out']
 
 # %% ../nbs/09d_retrieval.ipynb #e75243e7
 def _unit(x, what='embeddings'):
@@ -80,6 +80,15 @@ def _drawn(sim, y, k, m, n_draws, rng):
         hits += beat[r[:, None], pick].sum(1) < m
     return hits / n_draws
 
+def cluster_ci(values, # per-item values [n]
+               groups, # [n] each item's cluster (its concept)
+               n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    "Percentile bootstrap interval of the mean of `values`, resampling whole clusters (items of one cluster are not independent)."
+    g, inv = np.unique(np.asarray(groups), return_inverse=True)
+    s = np.bincount(inv, np.asarray(values, np.float64), len(g)); n = np.bincount(inv, minlength=len(g)).astype(np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(g), (n_boot, len(g)))
+    return _interval(s[idx].sum(1) / n[idx].sum(1), level)
+
 def kway_retrieval(eeg_emb, # [N, D] EEG embeddings (normalised here)
                    concept_emb, # [C, D] the candidate concepts' embeddings (normalised here)
                    labels, # [N] each trial's true concept, 0..C-1
@@ -88,10 +97,12 @@ def kway_retrieval(eeg_emb, # [N, D] EEG embeddings (normalised here)
                    n_draws: int | None = None, # None: the exact mean over every set of k-1 distractors; n: average n random draws per trial
                    average_repetitions: str | None = None, # None, 'image' (needs `groups`) or 'concept': average the trials' embeddings per group first
                    groups=None, # [N] each trial's image, for average_repetitions='image'
-                   n_boot: int = 2000, # bootstrap resamples of the items (interval)
-                   n_perm: int = 1000, # label permutations (p-value)
+                   n_boot: int = 2000, # bootstrap resamples (interval)
+                   n_perm: int = 1000, # permutations (p-value)
                    level: float = 0.95,
                    seed: int = 0,
+                   unit: str = 'concept', # what is resampled: 'concept' (the trials of one concept share its embedding, so they are not
+                                          # independent: the interval resamples concepts, the null permutes concept identities) or 'trial'
                   ) -> pd.DataFrame:
     "Zero-shot k-way top-m retrieval by cosine similarity, with chance, bootstrap interval over items and permutation p-value."
     e, c = _unit(eeg_emb, 'eeg_emb'), _unit(concept_emb, 'concept_emb')
@@ -110,20 +121,23 @@ def kway_retrieval(eeg_emb, # [N, D] EEG embeddings (normalised here)
             g = groups
         else: raise ValueError(f"average_repetitions={average_repetitions!r}: expected None, 'image' or 'concept'")
         e, y, _ = average_by(e, y, g); averaged = f'by {average_repetitions}'
+    if unit not in ('concept', 'trial'): raise ValueError(f"unit={unit!r}: expected 'concept' or 'trial'")
     sim = e @ c.T                                              # [n, C] cosine similarities
     beat, rng = _beats(sim, y), np.random.default_rng(seed)
-    null_beats = np.stack([_beats(sim, rng.permutation(y)) for _ in range(n_perm)]) if n_perm else None   # [n_perm, n]
+    shuffle = (lambda: rng.permutation(C)[y]) if unit == 'concept' else (lambda: rng.permutation(y))
+    null_beats = np.stack([_beats(sim, shuffle()) for _ in range(n_perm)]) if n_perm else None   # [n_perm, n]
     rows, skipped = [], [int(k) for k in ks if int(k) > C]
     for k in sorted({int(k) for k in ks if int(k) <= C}):
         for m in sorted({int(m) for m in tops if int(m) < k}):
             table = _win_table(C, k, m)
             exact = table[beat]
             per = exact if n_draws is None or k == C else _drawn(sim, y, k, m, n_draws, rng)
-            lo, hi = bootstrap_ci(per, n_boot, level, seed)
+            lo, hi = bootstrap_ci(per, n_boot, level, seed) if unit == 'trial' else cluster_ci(per, y, n_boot, level, seed)
             p = _p(table[null_beats].mean(1), exact.mean()) if n_perm else float('nan')
             rows.append(dict(k=k, top=m, accuracy=float(per.mean()), chance=m / k, ci_low=lo, ci_high=hi, p=p, n=len(y),
-                             n_concepts=C, averaged=averaged, distractors='all' if k == C else ('exact mean' if n_draws is None else f'{n_draws} draws')))
-    df = pd.DataFrame(rows, columns=['k', 'top', 'accuracy', 'chance', 'ci_low', 'ci_high', 'p', 'n', 'n_concepts', 'averaged', 'distractors'])
+                             n_concepts=C, averaged=averaged, distractors='all' if k == C else ('exact mean' if n_draws is None else f'{n_draws} draws'),
+                             unit=unit))
+    df = pd.DataFrame(rows, columns=['k', 'top', 'accuracy', 'chance', 'ci_low', 'ci_high', 'p', 'n', 'n_concepts', 'averaged', 'distractors', 'unit'])
     df.attrs.update(skipped_ks=skipped, n_perm=n_perm, n_boot=n_boot, level=level)
     return df
 
