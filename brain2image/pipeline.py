@@ -287,6 +287,29 @@ def _figures_data(raw, out):
         from brain2image.report import plot_similarity
         _savefig(plot_similarity(ground_truth_similarity(raw), raw.class_names), out / 'figures' / 'similarity.png')
 
+def _dataset_metrics(cfg, raw, ds, fp) -> dict:
+    note = imbalance_note(raw.labels, raw.class_names)
+    return dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
+                sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
+                imbalanced=bool(note), imbalance_note=note, fingerprint=fp,
+                split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
+                preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq))
+
+def _finish_zero_shot(cfg, out, raw, ds, fp, t0, head, say, progress, command, report) -> dict:
+    "The zero-shot protocol's run: aligned encoder and controls on the unseen test concepts (brain2image.zero_shot), metrics, report."
+    from brain2image.zero_shot import run_zero_shot
+    head('zero-shot retrieval: aligned encoder and controls')
+    zs = run_zero_shot(ds, out, cfg['zero_shot'], split=cfg['split'], seed=cfg['seed'], progress=progress, say=say)
+    metrics = jsonable(dict(dataset=_dataset_metrics(cfg, raw, ds, fp), zero_shot=zs, seconds=round(time.time() - t0, 1), command=command,
+                            versions=_versions(), finished=time.strftime('%Y-%m-%d %H:%M:%S')))
+    write_json(out / 'metrics.json', metrics)
+    if report:
+        head('report')
+        from brain2image.report import write_report
+        write_report(out)
+    say(f'done in {time.time() - t0:.0f} s: {out}/report.html, {out}/metrics.json')
+    return metrics
+
 def run(config: dict | str, # a config dict, or a preset name
         out: str | Path, # the run directory
         progress: bool = True, # progress bars and a line per stage
@@ -299,9 +322,10 @@ def run(config: dict | str, # a config dict, or a preset name
     "Run the pipeline for `config` into the run directory `out` (resuming what is there); returns the metrics."
     cfg = validate_config(get_preset(config) if isinstance(config, str) else config)
     out = Path(out); t0 = time.time(); say = (say or get_logger('pipeline').info) if progress else (lambda *a, **k: None)
-    gens = list(cfg['generators'])
+    gens, zs = list(cfg['generators']), cfg.get('zero_shot')
     steps = (['data + preprocessing', 'encoder', 'decoding: encoder vs baselines'] + (['generators', 'evaluation'] if gens else []) + ['analysis']
              + (['report'] if report else []))
+    if zs: steps = ['data + preprocessing', 'zero-shot retrieval: aligned encoder and controls'] + (['report'] if report else [])
     step = iter(range(1, len(steps) + 1))
     head = lambda s: say(f'[{next(step)}/{len(steps)}] {s} ({time.time() - t0:.0f} s)')
     if dry_run:
@@ -331,6 +355,7 @@ def run(config: dict | str, # a config dict, or a preset name
         raw, ds, pre = _stage_data(cfg, out, cache, progress, say)
         fp = raw.fingerprint()                              # every stage's stamp holds it: changed data is never met by a stale model
         _figures_data(raw, out)
+        if zs: return _finish_zero_shot(cfg, out, raw, ds, fp, t0, head, say, progress, command, report)
         head('encoder')
         enc = _stage_encoder(cfg, out, ds, fp, progress, say)
         head('decoding: encoder vs baselines')

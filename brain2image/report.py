@@ -131,6 +131,10 @@ def _sec_summary(m: dict) -> str:
     c = m.get('confounds')
     if c:
         out.append(f'<div class="verdict {"warn" if c.get("fired") else "ok"}"><b>Confound probes</b>: {_esc(c.get("summary", ""))}</div>')
+    z = m.get('zero_shot')
+    if z:
+        out.append(f'<div class="verdict {"ok" if z.get("ok") else "bad"}"><b>Zero-shot retrieval</b>: {_esc(z.get("sentence", ""))}; '
+                   + '; '.join(_esc(c.get('sentence', '')) for c in (z.get('controls') or {}).values()) + '</div>')
     j = (m.get('judge') or {}).get('heldout')
     if j: out.append(f'<p class="small">The judge (a CNN trained on the stimulus images only) classifies held-out stimulus images at '
                      f'{j["acc"]:.2f} [{j["ci_low"]:.2f}, {j["ci_high"]:.2f}] (chance {j["chance"]:.2f}): the ceiling of every judge number below.</p>')
@@ -229,6 +233,25 @@ def _sec_umap(m: dict, d: Path) -> str:
     return (_img(f, 'UMAP') + '<p class="small">UMAP of the EEG features of the held-out trials. Explore it interactively in '
             '<code>nbs/20_latent_umap.ipynb</code>.</p>') if f.exists() else '<p>Not run (evaluation.umap = false).</p>'
 
+def _sec_zero_shot(m: dict, d: Path) -> str:
+    z = m.get('zero_shot')
+    if not z: return ''
+    s = (f'<p>Each test trial\'s EEG embedding ranks the <b>test concepts</b>, none of which (neither their trials nor their '
+         f'images\' embeddings in training) reached the encoder before scoring; the epoch was picked on validation concepts, also '
+         f'unseen in training. Image features: <code>{_esc(z.get("features"))}</code> ({z.get("dim")} dimensions). k-way: the '
+         f'true concept among k-1 others (exact mean over every set of distractors; k = all test concepts is the full ranking). '
+         f'Intervals resample whole concepts and p-values permute concept identities (the trials of one concept are not '
+         f'independent). Controls, trained and scored the same way: <i>shuffled</i> (EEG permuted across the training and '
+         f'validation trials) and <i>identity</i> (aligned to a random code per concept: class identity, no image content) - '
+         f'both must sit at chance.</p>')
+    rows = [dict(model='aligned encoder', **r) for r in z.get('table') or []]
+    for c, v in (z.get('controls') or {}).items(): rows += [dict(model=f'control: {c}', **r) for r in v.get('table') or []]
+    s += html_table(rows) + _img(d / 'figures' / 'retrieval.png', 'zero-shot retrieval', 560)
+    s += '<h3>Test trials and their top-5 retrieved concepts</h3>' + _img(d / 'figures' / 'retrieval_examples.png', 'top-5 examples')
+    lo = z.get('loso')
+    if lo: s += '<h3>Leave one subject out (a fresh model per fold)</h3>' + html_table(lo.get('mean') or [])
+    return s
+
 def _sec_reproduce(m: dict, cfg: dict) -> str:
     cmd = m.get('command') or '(run from Python: brain2image.pipeline.run)'
     return (f'<p>Made by <code>{_esc(cmd)}</code> in {m.get("seconds")} s, finished {_esc(m.get("finished", ""))}.</p>'
@@ -249,9 +272,11 @@ def write_report(run_dir: str | Path, # a run directory with metrics.json and co
         plt.close(fig)
     secs = [('summary', 'Summary', _sec_summary(m)), ('data', 'Data', _sec_data(m, d)), ('training', 'Training', _sec_training(m, d)),
             ('decoding', 'Decoding: the encoder beside classical baselines', _sec_decoding(m, d)),
+            *([('zero_shot', 'Zero-shot retrieval of unseen concepts', _sec_zero_shot(m, d))] if m.get('zero_shot') else []),
             ('generation', 'EEG -> images, with controls', _sec_generation(m, d)), ('confounds', 'Confound probes', _sec_confounds(m, d)),
             ('rsa', 'Representational similarity', _sec_rsa(m, d)), ('umap', 'EEG feature space', _sec_umap(m, d)),
             ('reproduce', 'Reproduce', _sec_reproduce(m, cfg))]
+    if m.get('zero_shot'): secs = [x for x in secs if x[0] in ('summary', 'data', 'zero_shot', 'reproduce')]   # the zero-shot protocol's run
     nav = ''.join(f'<a href="#{k}">{_esc(t)}</a>' for k, t, _ in secs)
     body = ''.join(f'<h2 id="{k}">{_esc(t)}</h2>\n{s}\n' for k, t, s in secs)
     title = f'brain2image report: {d.name}'

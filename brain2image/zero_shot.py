@@ -92,7 +92,8 @@ def plot_zero_shot(tables: dict, # name -> kway_retrieval table
         ax.errorbar(d.k, d.accuracy, yerr=[d.accuracy - d.ci_low, d.ci_high - d.accuracy], marker='o', capsize=3, color=f'C{i}', label=name)
     d = next(iter(tables.values())); d = d[d.top == top]
     ax.plot(d.k, d.chance, ls='--', color='grey', label='chance')
-    ax.set_xscale('log'); ax.set_xticks(sorted(d.k.unique())); ax.set_xticklabels(sorted(d.k.unique()))
+    from matplotlib.ticker import NullFormatter
+    ax.set_xscale('log'); ax.set_xticks(sorted(d.k.unique())); ax.set_xticklabels(sorted(d.k.unique())); ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel('k (unseen candidate concepts)'); ax.set_ylabel(f'top-{top} accuracy'); ax.set_ylim(0, 1.02); ax.legend(fontsize=8)
     ax.set_title(f'zero-shot top-{top} retrieval of unseen concepts ({int(d.n.iloc[0])} test items)')
     return fig
