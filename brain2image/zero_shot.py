@@ -148,8 +148,13 @@ def run_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a c
     res['examples'] = dict(trials=pick.tolist(), top=concepts[top].tolist())
     if zs['loso'] and len(np.unique(ds.subject)) > 1:
         lo = leave_one_subject_out(ds, feats.features, rec, split=split, **kw, **score)
-        res['loso'] = dict(mean=_records(lo['mean']), folds={str(s): _records(f) for s, f in lo['folds'].items()})
-        say(f"      leave one subject out ({len(lo['folds'])} folds, a fresh model each): {_sentence('mean', lo['mean'])}")
+        mean, n = lo['mean'], len(lo['folds'])
+        r1 = mean[mean.top == 1].iloc[-1]
+        res['loso'] = dict(mean=[{c: (v.item() if hasattr(v, 'item') else v) for c, v in r.items()} for r in mean.to_dict('records')],
+                           folds={str(s): _records(f) for s, f in lo['folds'].items()},
+                           sentence=f"leave one subject out ({n} folds, a fresh model each): mean top-1 {r1.accuracy:.3f} (sd {r1.sd:.3f}) among "
+                                    f"{int(r1.k)} unseen concepts (chance {r1.chance:.3f}); {int(r1.folds_p_below_05)} of {n} folds with p < 0.05")
+        say(f"      {res['loso']['sentence']}")
     # the protocol holds when the aligned encoder beats chance at every k and every control's interval reaches down to chance
     res['ok'] = bool((table[table.top == 1].p < 0.05).all() and all(
         r['ci_low'] <= r['chance'] for c in res['controls'].values() for r in c['table'] if r['top'] == 1))
