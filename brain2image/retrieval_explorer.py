@@ -199,7 +199,7 @@ def from_run(cls: RetrievalExplorer, run_dir, # a zero-shot run directory
     path = Path(run_dir)
     if not (path / 'config.json').exists(): raise DataFormatError(path, 'config.json', 'missing: expected a run directory (brain2image run ... --out DIR)')
     f = path / 'zero_shot' / 'retrieval.npz'
-    if not f.exists(): raise DataFormatError(path, 'zero_shot/retrieval.npz', 'missing: expected a finished zero-shot run (e.g. --preset things-like) made by this version')
+    if not f.exists(): raise DataFormatError(path, 'zero_shot/retrieval.npz', 'missing: expected a zero-shot run (e.g. --preset things-like); a run made before the explorer existed gets it when the same `brain2image run ... --out DIR` runs again')
     z = load_retrieval(f); cfg = json.loads((path / 'config.json').read_text())
     raw = _raw(cfg, cache, progress=False)
     if (path / 'metrics.json').exists():
