@@ -16,8 +16,8 @@ from .retrieval import (ALIGN_RECIPE, align_encoder, concept_embeddings, embed, 
                                    retrieval_examples)
 
 # %% auto #0
-__all__ = ['ZERO_SHOT', 'ZERO_SHOT_CONTROLS', 'check_zero_shot', 'identity_codes', 'shuffled_eeg', 'plot_examples',
-           'plot_zero_shot', 'run_zero_shot']
+__all__ = ['ZERO_SHOT', 'ZERO_SHOT_CONTROLS', 'RETRIEVAL_KEYS', 'check_zero_shot', 'identity_codes', 'shuffled_eeg',
+           'plot_examples', 'plot_zero_shot', 'save_retrieval', 'load_retrieval', 'run_zero_shot']
 
 # %% ../nbs/10e_zero_shot.ipynb #58e69ad8
 ZERO_SHOT = dict(features='trained', # 'trained' (offline), a features file, or '<library>:<name>' with `weights`
@@ -98,6 +98,40 @@ def plot_zero_shot(tables: dict, # name -> kway_retrieval table
     ax.set_title(f'zero-shot top-{top} retrieval of unseen concepts ({int(d.n.iloc[0])} test items)')
     return fig
 
+# %% ../nbs/10e_zero_shot.ipynb #b7d3f1a4
+RETRIEVAL_KEYS = ('trials', 'image_index', 'labels', 'concepts', 'concept_image', 'eeg_emb', 'concept_emb')
+
+def save_retrieval(path: str | Path, # the .npz file
+                   ds: EEGImageDataset, # the (preprocessed) dataset the trials index
+                   trials, # [N] the test trials
+                   eeg_emb, # [N, D] their embeddings
+                   concepts, # [C] the candidate concepts (dataset classes)
+                   concept_emb, # [C, D] their embeddings
+                  ) -> Path:
+    "Save trials, their embeddings and concepts (labels as indices into `concepts`) atomically as an .npz."
+    t, c = np.asarray(trials, np.int64), np.asarray(concepts, np.int64)
+    e, ce = np.asarray(eeg_emb, np.float32), np.asarray(concept_emb, np.float32)
+    if e.shape[0] != len(t) or ce.shape[0] != len(c) or e.shape[1] != ce.shape[1]:
+        raise ValueError(f'save_retrieval: expected eeg_emb [{len(t)}, D] and concept_emb [{len(c)}, D], got {e.shape} and {ce.shape}')
+    pos = {int(k): i for i, k in enumerate(c)}
+    y = np.array([pos.get(int(ds.labels[i]), -1) for i in t], np.int64)
+    if (y < 0).any(): raise ValueError(f'save_retrieval: trials {t[y < 0][:5].tolist()} have a concept outside `concepts`')
+    first = np.array([(lambda k: int(k[0]) if len(k) else -1)(np.flatnonzero(ds.image_labels == k)) for k in c], np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f:
+            np.savez(f, trials=t, image_index=np.asarray(ds.image_index, np.int64)[t], labels=y, concepts=c, concept_image=first,
+                     eeg_emb=e, concept_emb=ce)
+    return Path(path)
+
+def load_retrieval(path: str | Path) -> dict:
+    "The arrays `save_retrieval` wrote (no pickles), checked."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f'{path}: missing; a zero-shot run (e.g. brain2image run --preset things-like) writes it')
+    with np.load(path, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
+    miss = [k for k in RETRIEVAL_KEYS if k not in d]
+    if miss: raise ValueError(f'{path}: missing arrays {miss}; expected {list(RETRIEVAL_KEYS)}')
+    return d
+
 # %% ../nbs/10e_zero_shot.ipynb #49354153
 def _records(df: pd.DataFrame) -> list[dict]:
     cols = ['k', 'top', 'accuracy', 'chance', 'ci_low', 'ci_high', 'p', 'n', 'n_concepts', 'averaged']
@@ -141,8 +175,10 @@ def run_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a c
     te = np.asarray(split_parts(ds, split, ('test',))[0])
     concepts = np.unique(ds.labels[te])
     cemb = concept_embeddings(feats.features, ds.image_labels, ds.n_classes)[concepts]
-    pick = te[np.linspace(0, len(te) - 1, min(zs['n_examples'], len(te))).astype(int)]
-    top = retrieval_examples(embed(model, ds.eeg[pick]), cemb, top=5)
+    emb = embed(model, ds.eeg[te])
+    save_retrieval(out / 'zero_shot' / 'retrieval.npz', ds, te, emb, concepts, cemb)     # what the retrieval explorer shows
+    rows = np.linspace(0, len(te) - 1, min(zs['n_examples'], len(te))).astype(int); pick = te[rows]
+    top = retrieval_examples(emb[rows], cemb, top=5)
     _save(plot_examples(ds, pick, top, concepts, 'test trials: the image seen, then the top-5 retrieved unseen concepts'),
           out / 'figures' / 'retrieval_examples.png')
     res['examples'] = dict(trials=pick.tolist(), top=concepts[top].tolist())
