@@ -10,7 +10,7 @@ from .core import data_dir, seeded, get_logger
 from .data import EEGImageDataset, load_dataset
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'vae_arch_keys', 'validate_config', 'holdout_val_concepts', 'build_dataset']
+__all__ = ['PRESETS', 'get_preset', 'vae_arch_keys', 'validate_config', 'build_dataset', 'holdout_val_concepts']
 
 # %% ../nbs/10_config.ipynb #a1a3849c
 _EVAL = dict(judge_epochs=40, judge_augment='flip_shift', judge_folds=1, ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
@@ -168,29 +168,6 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     if bad: raise ValueError(f"config['evaluation']['baselines']: unknown {bad}; expected some of {list(BASELINES)}")
     return cfg
 
-# %% ../nbs/10_config.ipynb #df569347
-def holdout_val_concepts(ds: EEGImageDataset, # a dataset with the split `base` (parts train and test)
-                         base: str = 'official', # the split whose train part gives up concepts (THINGS-EEG2: 'official')
-                         fraction: float = 0.1, # share of `base`'s training concepts held out as `val`
-                         seed: int = 0,
-                         name: str = 'zero_shot', # the new split's name
-                        ) -> dict[str, np.ndarray]:
-    "Register split `name`: `base`'s train part minus a seeded `fraction` of its concepts as `val`, `base`'s test as `test`; parts share no concept (checked)."
-    from brain2image.retrieval import check_unseen
-    if base not in ds.splits: raise ValueError(f'split {base!r} not in the dataset; it has {list(ds.splits)}')
-    sp = ds.splits[base]; tr = np.asarray(sp['train'])
-    concepts = np.unique(ds.labels[tr])
-    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1): raise ValueError(f'val_concepts={fraction!r}: expected a fraction in (0, 1)')
-    n_val = max(1, int(round(fraction * len(concepts))))
-    if n_val >= len(concepts): raise ValueError(f'val_concepts={fraction}: holds out {n_val} of {len(concepts)} training concepts, leaving none to train on')
-    val = np.random.default_rng(seed).choice(concepts, n_val, replace=False)
-    is_val = np.isin(ds.labels[tr], val)
-    parts = dict(train=tr[~is_val], val=tr[is_val], test=np.asarray(sp['test']))
-    ds.add_split(name, parts)
-    check_unseen(ds, name)
-    return parts
-
-
 # %% ../nbs/10_config.ipynb #b4f39c84
 def build_dataset(cfg: dict, # the config's `dataset` section
                   cache: bool = True, # reuse / write a cached copy of synthetic data in `data_dir()`
@@ -251,3 +228,26 @@ def build_dataset(cfg: dict, # the config's `dataset` section
         if ffile: ds.meta['image_features_file'] = str(Path(ffile.replace('{dataset}', str(root))).expanduser().resolve())
         return ds
     raise ValueError(f"config['dataset']['kind']={kind!r}: expected one of {list(_DATASET_KINDS)}")
+
+# %% ../nbs/10_config.ipynb #df569347
+def holdout_val_concepts(ds: EEGImageDataset, # a dataset with the split `base` (parts train and test)
+                         base: str = 'official', # the split whose train part gives up concepts (THINGS-EEG2: 'official')
+                         fraction: float = 0.1, # share of `base`'s training concepts held out as `val`
+                         seed: int = 0,
+                         name: str = 'zero_shot', # the new split's name
+                        ) -> dict[str, np.ndarray]:
+    "Register split `name`: `base`'s train part minus a seeded `fraction` of its concepts as `val`, `base`'s test as `test`; parts share no concept (checked)."
+    from brain2image.retrieval import check_unseen
+    if base not in ds.splits: raise ValueError(f'split {base!r} not in the dataset; it has {list(ds.splits)}')
+    sp = ds.splits[base]; tr = np.asarray(sp['train'])
+    concepts = np.unique(ds.labels[tr])
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1): raise ValueError(f'val_concepts={fraction!r}: expected a fraction in (0, 1)')
+    n_val = max(1, int(round(fraction * len(concepts))))
+    if n_val >= len(concepts): raise ValueError(f'val_concepts={fraction}: holds out {n_val} of {len(concepts)} training concepts, leaving none to train on')
+    val = np.random.default_rng(seed).choice(concepts, n_val, replace=False)
+    is_val = np.isin(ds.labels[tr], val)
+    parts = dict(train=tr[~is_val], val=tr[is_val], test=np.asarray(sp['test']))
+    ds.add_split(name, parts)
+    check_unseen(ds, name)
+    return parts
+
