@@ -223,7 +223,7 @@ def build_dataset(cfg: dict, # the config's `dataset` section
         root = datasets.dataset_path('things-eeg2', cfg.pop('path', None), images=features is not None and img is None, features=ffile)
         if img is None: img = next((root / d for d in ('image_set', 'images') if (root / d).is_dir()), None)
         ds = read_things_eeg2(root, img, **cfg)
-        holdout_val_concepts(ds, 'official', frac, seed, name='zero_shot')
+        if {'train', 'test'} <= set(ds.splits['official']): holdout_val_concepts(ds, 'official', frac, seed, name='zero_shot')   # both parts read
         ds.meta['dataset_root'] = str(root)
         if ffile: ds.meta['image_features_file'] = str(Path(ffile.replace('{dataset}', str(root))).expanduser().resolve())
         return ds
