@@ -5,11 +5,12 @@
 # %% ../nbs/10_config.ipynb #faac0595
 from __future__ import annotations
 import copy, inspect
+import numpy as np
 from .core import data_dir, seeded, get_logger
 from .data import EEGImageDataset, load_dataset
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_preset', 'vae_arch_keys', 'validate_config', 'build_dataset']
+__all__ = ['PRESETS', 'get_preset', 'vae_arch_keys', 'validate_config', 'build_dataset', 'holdout_val_concepts']
 
 # %% ../nbs/10_config.ipynb #a1a3849c
 _EVAL = dict(judge_epochs=40, judge_augment='flip_shift', judge_folds=1, ks=[2, 5], confounds=True, rsa=True, umap=True, n_permutations=200,
@@ -47,10 +48,15 @@ PRESETS = {
                          'design (expect the confound alarms to fire).',
                          dict(kind='eegcvpr40', file='eeg_5_95_std.pth', splits='block_splits_by_image_all.pth'),
                          preprocess=dict(standardize='channel', resample=250.0), evaluation=_EVAL, data='manual download: see brain2image.datasets.DATASETS["eegcvpr40"]'),
-    'things-eeg2': _preset('THINGS-EEG2 (Gifford et al., 2022), subject 1, official preprocessed EEG (17 channels, 100 Hz, 1,654 '
-                           'training concepts): randomised rapid serial design.',
-                           dict(kind='things-eeg2', subject=1, average_repetitions=True), split='by_image',
-                           preprocess=dict(standardize='channel'), evaluation=_EVAL, data='manual download: see brain2image.datasets.DATASETS["things-eeg2"]'),
+    'things-eeg2': _preset('THINGS-EEG2 (Gifford et al., 2022), subject 1, the field\'s zero-shot benchmark: official preprocessed EEG '
+                           '(17 channels, 100 Hz, repetitions averaged), an encoder aligned to image features from a file you provide '
+                           '(zero_shot.features, default <things-eeg2 folder>/image_features.pt, e.g. CLIP ViT-H-14), k-way top-1/top-5 '
+                           'retrieval of the 200 test concepts never seen in training, epoch picked on 10% of the training concepts held '
+                           'out as validation, beside shuffled and identity controls.',
+                           dict(kind='things-eeg2', subject=1, average_repetitions=True, val_concepts=0.1), split='zero_shot',
+                           preprocess=dict(standardize='channel'), generators={}, evaluation=_EVAL,
+                           zero_shot=dict(features='{dataset}/image_features.pt', epochs=30),
+                           data='manual download (EEG, image set and a features file): see brain2image.datasets.DATASETS["things-eeg2"]'),
     'things-like': _preset('The embedded default of the zero-shot protocol: THINGS-like synthetic concepts (275 concepts drawn from '
                            'continuous shape, hue, size and texture; 50 test concepts never seen in training), EEG aligned to image '
                            'embeddings, k-way top-1/top-5 retrieval of the unseen concepts beside shuffled and identity controls, in '
@@ -103,6 +109,9 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     if cfg.get('zero_shot') is not None:          # the zero-shot protocol: any concept-disjoint split of the data (checked when it is read)
         from brain2image.zero_shot import check_zero_shot
         cfg['zero_shot'] = check_zero_shot(cfg['zero_shot'])
+        if '{dataset}' in str(cfg['zero_shot']['features']) and kind != 'things-eeg2':
+            raise ValueError(f"config['zero_shot']['features']={cfg['zero_shot']['features']!r}: '{{dataset}}' (the dataset's folder) "
+                             "needs dataset kind 'things-eeg2'; give the features file's path")
     elif by not in ('image', 'run', 'block', 'subject', 'trial'):
         raise ValueError(f"config['split']={cfg['split']!r}: expected 'by_image', 'by_run', 'by_block', 'by_subject' or 'by_trial'")
     prot = cfg.setdefault('protocol', ['split'])
@@ -163,6 +172,7 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
 def build_dataset(cfg: dict, # the config's `dataset` section
                   cache: bool = True, # reuse / write a cached copy of synthetic data in `data_dir()`
                   progress: bool = True,
+                  features: str | None = None, # the zero_shot section's `features`: things-eeg2 then needs the images and checks a features file ('{dataset}': its folder)
                  ) -> EEGImageDataset:
     "Build or load the dataset a config asks for."
     cfg = dict(cfg); kind = cfg.pop('kind', None)
@@ -205,8 +215,39 @@ def build_dataset(cfg: dict, # the config's `dataset` section
         img = cfg.pop('image_dir', None) or (root / 'images' if (root / 'images').is_dir() else None)
         return read_eegcvpr40(f, splits=root / s if s else None, image_dir=img, **cfg)
     if kind == 'things-eeg2':
+        from pathlib import Path
         from brain2image.readers import read_things_eeg2
-        root = datasets.dataset_path('things-eeg2', cfg.pop('path', None))
-        img = cfg.pop('image_dir', None) or (root / 'images' if (root / 'images').is_dir() else None)
-        return read_things_eeg2(root, img, **cfg)
+        from brain2image.image_features import MODEL_LIBRARIES
+        frac, seed, img = cfg.pop('val_concepts', 0.1), cfg.pop('seed', 0), cfg.pop('image_dir', None)
+        ffile = None if features is None or str(features) == 'trained' or str(features).partition(':')[0] in MODEL_LIBRARIES else str(features)
+        root = datasets.dataset_path('things-eeg2', cfg.pop('path', None), images=features is not None and img is None, features=ffile)
+        if img is None: img = next((root / d for d in ('image_set', 'images') if (root / d).is_dir()), None)
+        ds = read_things_eeg2(root, img, **cfg)
+        if {'train', 'test'} <= set(ds.splits['official']): holdout_val_concepts(ds, 'official', frac, seed, name='zero_shot')   # both parts read
+        ds.meta['dataset_root'] = str(root)
+        if ffile: ds.meta['image_features_file'] = str(Path(ffile.replace('{dataset}', str(root))).expanduser().resolve())
+        return ds
     raise ValueError(f"config['dataset']['kind']={kind!r}: expected one of {list(_DATASET_KINDS)}")
+
+# %% ../nbs/10_config.ipynb #df569347
+def holdout_val_concepts(ds: EEGImageDataset, # a dataset with the split `base` (parts train and test)
+                         base: str = 'official', # the split whose train part gives up concepts (THINGS-EEG2: 'official')
+                         fraction: float = 0.1, # share of `base`'s training concepts held out as `val`
+                         seed: int = 0,
+                         name: str = 'zero_shot', # the new split's name
+                        ) -> dict[str, np.ndarray]:
+    "Register split `name`: `base`'s train part minus a seeded `fraction` of its concepts as `val`, `base`'s test as `test`; parts share no concept (checked)."
+    from brain2image.retrieval import check_unseen
+    if base not in ds.splits: raise ValueError(f'split {base!r} not in the dataset; it has {list(ds.splits)}')
+    sp = ds.splits[base]; tr = np.asarray(sp['train'])
+    concepts = np.unique(ds.labels[tr])
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1): raise ValueError(f'val_concepts={fraction!r}: expected a fraction in (0, 1)')
+    n_val = max(1, int(round(fraction * len(concepts))))
+    if n_val >= len(concepts): raise ValueError(f'val_concepts={fraction}: holds out {n_val} of {len(concepts)} training concepts, leaving none to train on')
+    val = np.random.default_rng(seed).choice(concepts, n_val, replace=False)
+    is_val = np.isin(ds.labels[tr], val)
+    parts = dict(train=tr[~is_val], val=tr[is_val], test=np.asarray(sp['test']))
+    ds.add_split(name, parts)
+    check_unseen(ds, name)
+    return parts
+

@@ -16,9 +16,9 @@ _log = get_logger('datasets')
 
 # %% auto #0
 __all__ = ['EEG_NOTEBOOKS_REPO', 'EEG_NOTEBOOKS_COMMIT', 'EEG_NOTEBOOKS_URL', 'N170_SUBJECTS', 'N170_LAYOUT', 'N170_REGISTRY',
-           'N170_IMAGE_TABLE', 'DATASETS', 'DatasetNotFound', 'DownloadError', 'ChecksumError', 'copy_from_mirror',
-           'fetch_files', 'n170_url', 'n170_registry', 'fetch_eeg_notebooks_n170', 'load_n170', 'dataset_path',
-           'list_datasets']
+           'N170_IMAGE_TABLE', 'DATASETS', 'THINGS_FEATURES', 'DatasetNotFound', 'DownloadError', 'ChecksumError',
+           'copy_from_mirror', 'fetch_files', 'n170_url', 'n170_registry', 'fetch_eeg_notebooks_n170', 'load_n170',
+           'dataset_path', 'list_datasets']
 
 # %% ../nbs/10a_datasets.ipynb #46aea3da
 class DatasetNotFound(FileNotFoundError):
@@ -351,7 +351,8 @@ DATASETS = {
         licence='see the OSF pages (https://osf.io/3jk45/, https://osf.io/y63gw/); images from the THINGS database',
         citation='Gifford, Dwivedi, Roig & Cichy, A large and rich EEG dataset for modeling human visual object recognition, NeuroImage 264 (2022) 119754.',
         source='https://osf.io/3jk45/',
-        how='preprocessed EEG (sub-01 ... sub-10) from the OSF project https://osf.io/3jk45/, image set from https://osf.io/y63gw/',
+        how='preprocessed EEG (sub-01 ... sub-10) from the OSF project https://osf.io/3jk45/, image set from https://osf.io/y63gw/; '
+            'the zero-shot preset also needs an image features file (image name -> vector, e.g. CLIP ViT-H-14) at <folder>/image_features.pt',
         fetcher=None, loader='brain2image.readers.read_things_eeg2'),
     'synthetic': dict(
         title='embedded synthetic EEG with ground truth (drawn shapes x colours)', kind='embedded', folder=None,
@@ -368,7 +369,7 @@ def _dataset_name(name) -> str:
     return key
 
 # %% ../nbs/10a_datasets.ipynb #49a42026
-def _missing(name: str, folder: Path, images: bool) -> list[str]:
+def _missing(name: str, folder: Path, images: bool, features: Path | None = None) -> list[str]:
     "What is missing for `name` under `folder` (empty: present)."
     if name == 'n170':
         return [k for k in N170_REGISTRY if not (folder / k).is_file()]
@@ -382,10 +383,13 @@ def _missing(name: str, folder: Path, images: bool) -> list[str]:
         subs = [d for d in sorted(folder.glob('sub-*')) if (d / 'preprocessed_eeg_training.npy').is_file() and (d / 'preprocessed_eeg_test.npy').is_file()]
         miss = [] if subs else ['sub-XX/preprocessed_eeg_training.npy and sub-XX/preprocessed_eeg_test.npy (at least one subject)']
         if images: miss += [f'image_set/{p}/<concept>/*.jpg' for p in ('training_images', 'test_images') if not (folder / 'image_set' / p).is_dir()]
+        if features is not None and not features.is_file(): miss.append(str(features))
         return miss
     return []
 
-def _instructions(name: str, folder: Path, missing: list[str]) -> str:
+THINGS_FEATURES = 'image_features.pt'   # where a zero-shot run looks for the image features by default: <things-eeg2 folder>/image_features.pt
+
+def _instructions(name: str, folder: Path, missing: list[str], features: Path | None = None) -> str:
     i = DATASETS[name]
     head = f"{i['title'].split(':')[0]} is not in {folder}: missing {'; '.join(missing[:3])}{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}.\n"
     tail = (f"\n(Or pass path=<the folder>, or set $BRAIN2IMAGE_DATA to the folder that holds {i['folder']}/.)\n"
@@ -404,20 +408,25 @@ def _instructions(name: str, folder: Path, missing: list[str]) -> str:
     return head + ('It cannot be downloaded automatically. Get the preprocessed EEG (sub-01 ... sub-10) from the OSF project\n'
                    '  https://osf.io/3jk45/\nand the image set (training_images/, test_images/) from https://osf.io/y63gw/. Put them here:\n'
                    f'  {folder / "sub-01" / "preprocessed_eeg_training.npy"}\n  {folder / "sub-01" / "preprocessed_eeg_test.npy"}   (one sub-XX/ per subject)\n'
-                   f'  {folder / "image_set" / "training_images"}/<concept>/*.jpg   (optional: the stimuli)\n'
+                   f'  {folder / "image_set" / "training_images"}/<concept>/*.jpg   (the stimuli: optional for reading, needed by the zero-shot preset)\n'
                    f'  {folder / "image_set" / "test_images"}/<concept>/*.jpg\n'
+                   f'  {features or folder / THINGS_FEATURES}   (the zero-shot preset: image features, a dict image name -> vector for every\n'
+                   '    training and test image, named by file stem, e.g. aardvark_01b; .pt, .npz or .npy, as peers distribute them,\n'
+                   "    e.g. CLIP ViT-H-14 features; or set zero_shot.features to another file or to '<library>:<model>' with local weights)\n"
                    "Then: read_things_eeg2(folder, folder / 'image_set', subject=1)." + tail)
 
 def dataset_path(name: str, # 'n170', 'eegcvpr40' or 'things-eeg2' (see DATASETS)
                  path: str | os.PathLike | None = None, # the dataset's folder (default: data_dir()/<DATASETS[name]['folder']>)
                  images: bool = False, # also require the stimulus images
+                 features: str | os.PathLike | None = None, # also require this features file ('{dataset}' in it: the dataset's folder)
                 ) -> Path:
     "The folder of a dataset on disk, checked for the files its reader needs; `DatasetNotFound` says where to get and put them."
     key = _dataset_name(name)
     if DATASETS[key]['kind'] == 'embedded': raise ValueError(f"name={name!r}: the synthetic dataset is built in code by make_synthetic(); it has no folder")
     folder = (Path(path).expanduser() if path is not None else data_dir(create=False) / DATASETS[key]['folder']).resolve()
-    missing = _missing(key, folder, images)
-    if missing: raise DatasetNotFound(_instructions(key, folder, missing))
+    feats = None if features is None else Path(str(features).replace('{dataset}', str(folder))).expanduser().resolve()
+    missing = _missing(key, folder, images, feats)
+    if missing: raise DatasetNotFound(_instructions(key, folder, missing, feats))
     return folder
 
 # %% ../nbs/10a_datasets.ipynb #e19003ae

@@ -78,7 +78,7 @@ def _versions() -> dict:
 # %% ../nbs/10c_pipeline.ipynb #c1a0cbe3
 def _raw(cfg, cache, progress) -> EEGImageDataset:
     "The config's dataset as read, with the config's split registered (made with the config's seed if the data has none)."
-    raw = build_dataset(cfg['dataset'], cache=cache, progress=progress)
+    raw = build_dataset(cfg['dataset'], cache=cache, progress=progress, features=(cfg.get('zero_shot') or {}).get('features'))
     if cfg['split'] not in raw.splits: split_by(raw, cfg['split'].removeprefix('by_'), seed=cfg['seed'])
     return raw
 
@@ -299,7 +299,9 @@ def _finish_zero_shot(cfg, out, raw, ds, fp, t0, head, say, progress, command, r
     "The zero-shot protocol's run: aligned encoder and controls on the unseen test concepts (brain2image.zero_shot), metrics, report."
     from brain2image.zero_shot import run_zero_shot
     head('zero-shot retrieval: aligned encoder and controls')
-    zs = run_zero_shot(ds, out, cfg['zero_shot'], split=cfg['split'], seed=cfg['seed'], progress=progress, say=say)
+    zc = dict(cfg['zero_shot'])
+    if '{dataset}' in str(zc['features']): zc['features'] = raw.meta['image_features_file']   # resolved (and checked) by the dataset step
+    zs = run_zero_shot(ds, out, zc, split=cfg['split'], seed=cfg['seed'], progress=progress, say=say)
     metrics = jsonable(dict(dataset=_dataset_metrics(cfg, raw, ds, fp), zero_shot=zs, seconds=round(time.time() - t0, 1), command=command,
                             versions=_versions(), finished=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(out / 'metrics.json', metrics)

@@ -70,10 +70,10 @@ def plot_examples(ds: EEGImageDataset, trials, top: np.ndarray, concepts: np.nda
     n, k = len(trials), top.shape[1]
     fig, axes = plt.subplots(n, k + 1, figsize=(1.3 * (k + 1), 1.3 * n), squeeze=False)
     for i, t in enumerate(trials):
-        axes[i, 0].imshow(ds.images[ds.image_index[t]]); axes[i, 0].set_title('seen' if i == 0 else '', fontsize=8)
+        axes[i, 0].imshow(ds.image(int(ds.image_index[t]), 64)); axes[i, 0].set_title('seen' if i == 0 else '', fontsize=8)
         for j in range(k):
             c = int(concepts[top[i, j]]); ax = axes[i, j + 1]
-            ax.imshow(ds.images[first[c]])
+            ax.imshow(ds.image(first[c], 64))
             if c == ds.labels[t]:
                 for s in ax.spines.values(): s.set_edgecolor('tab:green'); s.set_linewidth(3)
             if i == 0: ax.set_title(f'top {j + 1}', fontsize=8)
