@@ -159,7 +159,13 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
         try: DiffusionConfig(**{k: v for k, v in d.items() if k in arch}); DiffusionRecipe(**{k: v for k, v in d.items() if k in rec})
         except (ValueError, TypeError) as e: raise ValueError(f"config['generators']['diffusion']: {e}") from None
     ev = cfg.setdefault('evaluation', {})
-    _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights'})
+    _unknown('evaluation', ev, set(_EVAL) | {'fid', 'inception_weights', 'alexnet_weights'})
+    if ev.get('alexnet_weights'):      # two-way identification in AlexNet(2)/(5) too: the local file must be there before anything trains
+        from brain2image.recon_metrics import alexnet_weights_path
+        alexnet_weights_path(ev['alexnet_weights'])
+    if ev.get('inception_weights'):    # ... and in the FID Inception
+        from brain2image.fidelity import inception_weights_path
+        inception_weights_path(ev['inception_weights'])
     cfg['evaluation'] = {**_EVAL, **ev}
     jf = cfg['evaluation']['judge_folds']
     if not isinstance(jf, int) or isinstance(jf, bool) or jf < 1:
@@ -250,4 +256,3 @@ def holdout_val_concepts(ds: EEGImageDataset, # a dataset with the split `base` 
     ds.add_split(name, parts)
     check_unseen(ds, name)
     return parts
-

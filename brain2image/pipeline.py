@@ -235,7 +235,8 @@ def _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say) -> tuple[dict, o
     for name, (g, mode) in gen_out['generators'].items():
         r = evaluate_generation(_generate_fn(g, cfg['seed']), gen_out['conditions'][mode], ds, test, judge,
                                 class_codes='onehot' if mode == 'posterior' else None, ks=[k for k in ev['ks'] if k < ds.n_classes],
-                                with_fid=ev.get('fid', True), seed=cfg['seed'])
+                                with_fid=ev.get('fid', True), seed=cfg['seed'],
+                                recon_networks={k: ev[k] for k in ('alexnet_weights', 'inception_weights') if ev.get(k)} or None)
         res['generation'][name] = dict(r.to_dict(), cond_mode=mode)
         _savefig(r.plot_grid(), figs / f'grid_{name}.png')
         say(f'      {name}: {r.verdict}')

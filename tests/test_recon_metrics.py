@@ -113,3 +113,21 @@ def test_inception_two_way_from_local_file(tmp_path):
     m = reconstruction_metrics(x, x, inception_weights=p)
     assert m['2-way Inception']['value'] == 1.0 and m['2-way Inception']['n'] == 6
     with pytest.raises(FileNotFoundError, match='never downloads'): reconstruction_metrics(x, x, inception_weights=tmp_path / 'none.pth')
+
+@pytest.mark.slow
+def test_run_reports_alexnet_two_way(tmp_path, monkeypatch):
+    "evaluation.alexnet_weights in a run's config: checked before anything trains, then two-way in AlexNet(2)/(5) for every generator."
+    import torchvision
+    from brain2image.config import get_preset, validate_config
+    from brain2image.pipeline import run
+    monkeypatch.delenv('BRAIN2IMAGE_ALEXNET_WEIGHTS', raising=False)
+    cfg = get_preset('tiny'); cfg['evaluation']['alexnet_weights'] = str(tmp_path / 'missing' / ALEXNET_FILE)
+    with pytest.raises(FileNotFoundError, match='missing'): validate_config(cfg)
+    torch.manual_seed(0); torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp_path / ALEXNET_FILE)
+    cfg['evaluation']['alexnet_weights'] = str(tmp_path / ALEXNET_FILE)
+    cfg['generators'] = {'vae': cfg['generators']['vae']}
+    m = run(cfg, tmp_path / 'r', progress=False, cache=False)
+    rec = m['generation']['vae']['recon']
+    eeg = rec['eeg'] if 'eeg' in rec else rec
+    assert {'2-way AlexNet(2)', '2-way AlexNet(5)', '2-way judge'} <= set(eeg), sorted(eeg)
+    assert 0 <= eeg['2-way AlexNet(5)']['value'] <= 1 and eeg['2-way AlexNet(5)']['chance'] == 0.5
