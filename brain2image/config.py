@@ -175,6 +175,16 @@ def validate_config(cfg: dict, # a config dict (see PRESETS)
     return cfg
 
 # %% ../nbs/10_config.ipynb #b4f39c84
+def _generated(kind: str, cfg: dict, make, cache: bool) -> EEGImageDataset:
+    "Generated data, cached in data_dir() under a name made of its settings (rebuilt when the cached copy is unreadable)."
+    path = data_dir() / (f'{kind}-' + '-'.join(f'{k}={v}' for k, v in sorted(cfg.items())) + '.b2i')
+    if cache and path.exists():
+        try: return load_dataset(path)
+        except ValueError: get_logger('pipeline').warning(f'cached dataset {path} unreadable; rebuilding')
+    ds = make()
+    if cache: ds.save(path)
+    return ds
+
 def build_dataset(cfg: dict, # the config's `dataset` section
                   cache: bool = True, # reuse / write a cached copy of synthetic data in `data_dir()`
                   progress: bool = True,
@@ -184,24 +194,10 @@ def build_dataset(cfg: dict, # the config's `dataset` section
     cfg = dict(cfg); kind = cfg.pop('kind', None)
     if kind == 'synthetic':
         from brain2image.synthetic import make_synthetic
-        key = '-'.join(f'{k}={v}' for k, v in sorted(cfg.items()))
-        path = data_dir() / f'synthetic-{key}.b2i'
-        if cache and path.exists():
-            try: return load_dataset(path)
-            except ValueError: get_logger('pipeline').warning(f'cached dataset {path} unreadable; rebuilding')
-        ds = make_synthetic(**cfg, progress=progress)
-        if cache: ds.save(path)
-        return ds
+        return _generated('synthetic', cfg, lambda: make_synthetic(**cfg, progress=progress), cache)
     if kind == 'concepts':
         from brain2image.synthetic_concepts import make_concepts
-        key = '-'.join(f'{k}={v}' for k, v in sorted(cfg.items()))
-        path = data_dir() / f'concepts-{key}.b2i'
-        if cache and path.exists():
-            try: return load_dataset(path)
-            except ValueError: get_logger('pipeline').warning(f'cached dataset {path} unreadable; rebuilding')
-        ds = make_concepts(**cfg)
-        if cache: ds.save(path)
-        return ds
+        return _generated('concepts', cfg, lambda: make_concepts(**cfg), cache)
     if kind == 'folder':
         if 'path' not in cfg: raise ValueError("config['dataset']: kind 'folder' needs 'path' (a folder written by EEGImageDataset.save)")
         return load_dataset(cfg['path'])

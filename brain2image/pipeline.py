@@ -303,8 +303,12 @@ def _finish_zero_shot(cfg, out, raw, ds, fp, t0, head, say, progress, command, r
     zc = dict(cfg['zero_shot'])
     if '{dataset}' in str(zc['features']): zc['features'] = raw.meta['image_features_file']   # resolved (and checked) by the dataset step
     zs = run_zero_shot(ds, out, zc, split=cfg['split'], seed=cfg['seed'], progress=progress, say=say)
-    metrics = jsonable(dict(dataset=_dataset_metrics(cfg, raw, ds, fp), zero_shot=zs, seconds=round(time.time() - t0, 1), command=command,
-                            versions=_versions(), finished=time.strftime('%Y-%m-%d %H:%M:%S')))
+    return _finish(out, dict(dataset=_dataset_metrics(cfg, raw, ds, fp), zero_shot=zs), t0, command, report, head, say)
+
+def _finish(out, metrics: dict, t0, command, report, head, say) -> dict:
+    "Every run's end: timing, command and versions added to `metrics`, metrics.json written, the report, the last line."
+    metrics = jsonable(dict(metrics, seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
+                            finished=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(out / 'metrics.json', metrics)
     if report:
         head('report')
@@ -369,24 +373,10 @@ def run(config: dict | str, # a config dict, or a preset name
             head('evaluation'); evaluation, judge = _stage_evaluation(cfg, out, ds, gen_out, fp, progress, say)
         head('analysis'); analysis = _stage_analysis(cfg, out, raw, ds, enc, gen_out, judge, progress, say)
         stages = {p.stem: {k: v for k, v in json.loads(p.read_text()).items() if k != 'inputs'} for p in sorted((out / 'stages').glob('*.json'))}
-        note = imbalance_note(raw.labels, raw.class_names)
-        metrics = dict(dataset=dict(repr=repr(raw), source=str(raw.source), n_trials=len(raw), n_chans=raw.n_chans, n_times=raw.n_times,
-                                    sfreq=raw.sfreq, n_classes=raw.n_classes, class_names=list(raw.class_names), class_counts=raw.class_counts(),
-                                    imbalanced=bool(note), imbalance_note=note, fingerprint=fp,
-                                    split=cfg['split'], splits={p: len(v) for p, v in raw.splits[cfg['split']].items()},
-                                    preprocessed=dict(n_trials=len(ds), n_times=ds.n_times, sfreq=ds.sfreq)),
-                       encoder=dict(stages.get('encoder', {}), test=dec['split'].pooled.results['encoder'].score.to_dict()),
-                       decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis,
-                       seconds=round(time.time() - t0, 1), command=command, versions=_versions(),
-                       finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-        metrics = jsonable(metrics)
-        write_json(out / 'metrics.json', metrics)
-        if report:
-            head('report')
-            from brain2image.report import write_report
-            write_report(out)
-        say(f'done in {time.time() - t0:.0f} s: {out}/report.html, {out}/metrics.json')
-    return metrics
+        return _finish(out, dict(dataset=_dataset_metrics(cfg, raw, ds, fp),
+                                 encoder=dict(stages.get('encoder', {}), test=dec['split'].pooled.results['encoder'].score.to_dict()),
+                                 decoding={k: r.to_dict() for k, r in dec.items()}, **evaluation, **analysis),
+                       t0, command, report, head, say)
 
 # %% ../nbs/10c_pipeline.ipynb #5a292d68
 @dataclasses.dataclass
