@@ -120,10 +120,13 @@ def diff_augment(x: torch.Tensor, # images [B, 3, H, W]
     return x
 
 # %% ../nbs/06_conditioning.ipynb #1488ccc8
-def grid_trials(ds: EEGImageDataset, split: str = 'by_image', per_class: int = 1, parts=('test', 'val', 'train')) -> torch.Tensor:
+def grid_trials(ds: EEGImageDataset, split: str = 'by_image', per_class: int = 1, parts=('test', 'val', 'train'),
+                max_classes: int = 40, # more classes (e.g. hundreds of THINGS concepts): this many, evenly spread over the class indices
+               ) -> torch.Tensor:
     "Fixed trials for sample grids: for each class its first `per_class` trials in the first non-empty held-out part."
     sp, out = ds.splits.get(split, {}), []
-    for k in range(ds.n_classes):
+    classes = range(ds.n_classes) if ds.n_classes <= max_classes else np.unique(np.linspace(0, ds.n_classes - 1, max_classes).round().astype(int))
+    for k in classes:
         for p in parts:
             idx = np.asarray(sp.get(p, np.arange(len(ds)) if p == 'train' else []), dtype=np.int64)
             idx = idx[ds.labels[idx] == k]

@@ -52,17 +52,18 @@ PRESETS = {
                            '(17 channels, 100 Hz, repetitions averaged), an encoder aligned to image features from a file you provide '
                            '(zero_shot.features, default <things-eeg2 folder>/image_features.pt, e.g. CLIP ViT-H-14), k-way top-1/top-5 '
                            'retrieval of the 200 test concepts never seen in training, epoch picked on 10% of the training concepts held '
-                           'out as validation, beside shuffled and identity controls.',
+                           'out as validation, beside shuffled and identity controls; then a decoder trained on the training concepts\' '
+                           'images draws each test trial from its EEG embedding (PixCorr, SSIM, two-way identification).',
                            dict(kind='things-eeg2', subject=1, average_repetitions=True, val_concepts=0.1), split='zero_shot',
                            preprocess=dict(standardize='channel'), generators={}, evaluation=_EVAL,
-                           zero_shot=dict(features='{dataset}/image_features.pt', epochs=30),
+                           zero_shot=dict(features='{dataset}/image_features.pt', epochs=30, generation=dict(epochs=20)),
                            data='manual download (EEG, image set and a features file): see brain2image.datasets.DATASETS["things-eeg2"]'),
     'things-like': _preset('The embedded default of the zero-shot protocol: THINGS-like synthetic concepts (275 concepts drawn from '
                            'continuous shape, hue, size and texture; 50 test concepts never seen in training), EEG aligned to image '
-                           'embeddings, k-way top-1/top-5 retrieval of the unseen concepts beside shuffled and identity controls, in '
-                           'minutes on a laptop CPU.',
+                           'embeddings, k-way top-1/top-5 retrieval of the unseen concepts beside shuffled and identity controls, then '
+                           'images of the unseen concepts decoded from the EEG embeddings, in minutes on a laptop CPU.',
                            dict(kind='concepts', size='small', seed=0), split='zero_shot', preprocess=dict(standardize='channel'),
-                           generators={}, zero_shot=dict(epochs=30), data='embedded: generated on the fly'),
+                           generators={}, zero_shot=dict(epochs=30, generation=dict(epochs=20)), data='embedded: generated on the fly'),
     'n170': _preset('Real EEG: faces vs houses (visual N170), 4-channel Muse headband, eeg-notebooks (NeuroTechX). Two classes, '
                     'weak signal: an honest real-data check of the whole flow, split by run and leave one subject out, beside the '
                     'classical baselines.',

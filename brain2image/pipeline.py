@@ -302,7 +302,9 @@ def _finish_zero_shot(cfg, out, raw, ds, fp, t0, head, say, progress, command, r
     head('zero-shot retrieval: aligned encoder and controls')
     zc = dict(cfg['zero_shot'])
     if '{dataset}' in str(zc['features']): zc['features'] = raw.meta['image_features_file']   # resolved (and checked) by the dataset step
-    zs = run_zero_shot(ds, out, zc, split=cfg['split'], seed=cfg['seed'], progress=progress, say=say)
+    ev = cfg.get('evaluation') or {}
+    zs = run_zero_shot(ds, out, zc, split=cfg['split'], seed=cfg['seed'], alexnet_weights=ev.get('alexnet_weights'),
+                       inception_weights=ev.get('inception_weights'), progress=progress, say=say)
     return _finish(out, dict(dataset=_dataset_metrics(cfg, raw, ds, fp), zero_shot=zs), t0, command, report, head, say)
 
 def _finish(out, metrics: dict, t0, command, report, head, say) -> dict:

@@ -172,8 +172,8 @@ def _derangement(n: int, seed: int) -> np.ndarray:
     d[p] = np.roll(p, -1)
     return d
 
-def _entry(values, chance, seed, n_boot, **more):
-    v = np.asarray(values, np.float64); lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed)
+def _entry(values, chance, seed, n_boot, groups=None, **more):
+    v = np.asarray(values, np.float64); lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed, groups=groups)
     return dict(value=float(v.mean()), ci_low=lo, ci_high=hi, chance=float(chance), n=len(v), **{k: float(x) for k, x in more.items()})
 
 def feature_extractors(judge=None, # a Judge: its penultimate features
@@ -206,15 +206,17 @@ def reconstruction_metrics(real, # float [N, 3, H, W] in [-1, 1]: the images the
                            grayscale: bool = True, # SSIM as MindEye (grayscale) or over RGB
                            seed: int = 0, # derangement for SSIM's chance and the bootstrap
                            n_boot: int = 2000,
+                           extractors: dict | None = None, # more networks: name -> function images [N, 3, H, W] in [-1, 1] -> features [N, ...]
+                           groups=None, # [N] each pair's cluster (e.g. its concept): intervals resample whole clusters
                           ) -> dict:
     "{'PixCorr', 'SSIM', '2-way <network>' ...: dict(value, ci_low, ci_high, chance, n[, shuffled])} for reconstructions of `real`."
     real, fake = check_pairs(real, fake, min_n=2)
     d = _derangement(len(real), seed)
     s_ref = ssim_pairs(real[d], fake, grayscale).mean()
-    out = dict(PixCorr=_entry(pixcorr_pairs(real, fake), 0.0, seed, n_boot, shuffled=pixcorr_pairs(real[d], fake).mean()),
-               SSIM=_entry(ssim_pairs(real, fake, grayscale), s_ref, seed, n_boot, shuffled=s_ref))
+    out = dict(PixCorr=_entry(pixcorr_pairs(real, fake), 0.0, seed, n_boot, groups, shuffled=pixcorr_pairs(real[d], fake).mean()),
+               SSIM=_entry(ssim_pairs(real, fake, grayscale), s_ref, seed, n_boot, groups, shuffled=s_ref))
     g = torch.unique(real.flatten(1), dim=0, return_inverse=True)[1]
     same = g[:, None] == g[None, :]                           # trials that saw the same stimulus
-    for name, f in feature_extractors(judge, alexnet_weights, inception_weights).items():
-        out[f'2-way {name}'] = _entry(two_way_pairs(f(real), f(fake), same), 0.5, seed, n_boot)
+    for name, f in {**feature_extractors(judge, alexnet_weights, inception_weights), **(extractors or {})}.items():
+        out[f'2-way {name}'] = _entry(two_way_pairs(f(real), f(fake), same), 0.5, seed, n_boot, groups)
     return out

@@ -250,6 +250,18 @@ def _sec_zero_shot(m: dict, d: Path) -> str:
     s += '<h3>Test trials and their top-5 retrieved concepts</h3>' + _img(d / 'figures' / 'retrieval_examples.png', 'top-5 examples')
     lo = z.get('loso')
     if lo: s += '<h3>Leave one subject out (a fresh model per fold)</h3>' + html_table(lo.get('mean') or [])
+    g = z.get('generation')
+    if g:
+        s += ('<h3>Then generation: unseen concepts drawn from their EEG embeddings</h3>'
+              f'<p>A decoder learned to draw images from their image embeddings on the training concepts only ({g.get("image_size")} px, '
+              f'epoch {g.get("best_epoch")} of {g.get("epochs")} kept by the validation concepts\' loss), then drew each test trial from: '
+              'the true <i>image embedding</i> (the decoder\'s ceiling), the aligned encoder\'s <i>EEG</i> embedding, and the '
+              '<i>shuffled</i> control encoder\'s embedding (must sit at chance). PixCorr\'s <code>shuffled</code> column is its value '
+              'with the pairs deranged (an average object already correlates with every image); SSIM\'s chance is the same; '
+              f'two-way identification has chance 0.5{" and runs in the features of " + _esc(g["extractor"]) if g.get("extractor") else ""}.</p>'
+              f'<p>{_esc(g.get("sentence", ""))}</p>'
+              + html_table([{k: v for k, v in r.items() if k != 'n'} for r in g.get('table') or []])
+              + _img(d / 'figures' / 'zero_shot_generation.png', 'decoded test trials', 420))
     return s
 
 def _sec_reproduce(m: dict, cfg: dict) -> str:

@@ -71,11 +71,19 @@ def bootstrap_ci(values, # per-trial values, e.g. 0/1 correctness [n]
                  level: float = 0.95, # coverage of the interval
                  seed: int = 0,
                  stat=np.mean, # statistic of a resample (vectorised over axis=-1)
+                 groups=None, # [n] each trial's cluster (e.g. its concept): resample whole clusters, for the mean (`stat` must be np.mean)
                 ) -> tuple[float, float]:
-    "Percentile bootstrap interval of `stat(values)` over trials."
+    "Percentile bootstrap interval of `stat(values)` over trials (or over clusters of trials)."
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or len(v) == 0: raise ValueError(f'values: expected a non-empty 1-d array, got shape {v.shape}')
     rng = np.random.default_rng(seed)
+    if groups is not None:                     # trials of one cluster are not independent: draw clusters, weigh by their size
+        if stat is not np.mean: raise ValueError('bootstrap_ci: groups= resamples clusters for the mean only (stat=np.mean)')
+        if len(groups) != len(v): raise ValueError(f'groups: expected one cluster per value ({len(v)}), got {len(groups)}')
+        _, inv = np.unique(np.asarray(groups), return_inverse=True)
+        s, n = np.bincount(inv, v), np.bincount(inv).astype(np.float64)
+        idx = rng.integers(0, len(s), size=(n_boot, len(s)))
+        return _interval(s[idx].sum(1) / n[idx].sum(1), level)
     idx = rng.integers(0, len(v), size=(n_boot, len(v)))
     return _interval(stat(v[idx], axis=-1), level)
 

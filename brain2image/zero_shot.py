@@ -8,7 +8,8 @@ import copy, dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import atomic_path
+import torch
+from .core import atomic_path, seeded
 from .data import EEGImageDataset
 from .fitting import split_parts
 from .image_features import image_features
@@ -16,8 +17,9 @@ from .retrieval import (ALIGN_RECIPE, align_encoder, concept_embeddings, embed, 
                                    retrieval_examples)
 
 # %% auto #0
-__all__ = ['ZERO_SHOT', 'ZERO_SHOT_CONTROLS', 'RETRIEVAL_KEYS', 'check_zero_shot', 'identity_codes', 'shuffled_eeg',
-           'plot_examples', 'plot_zero_shot', 'save_retrieval', 'load_retrieval', 'run_zero_shot']
+__all__ = ['ZERO_SHOT', 'ZERO_SHOT_CONTROLS', 'ZERO_SHOT_GENERATION', 'RETRIEVAL_KEYS', 'check_generation', 'check_zero_shot',
+           'identity_codes', 'shuffled_eeg', 'plot_examples', 'plot_zero_shot', 'save_retrieval', 'load_retrieval',
+           'embedding_conditions', 'embedding_extractor', 'plot_generation', 'generate_zero_shot', 'run_zero_shot']
 
 # %% ../nbs/10e_zero_shot.ipynb #58e69ad8
 ZERO_SHOT = dict(features='trained', # 'trained' (offline), a features file, or '<library>:<name>' with `weights`
@@ -29,8 +31,24 @@ ZERO_SHOT = dict(features='trained', # 'trained' (offline), a features file, or 
                  average=None, # None, 'image' or 'concept': average test embeddings first (NICE averages repetitions)
                  controls=['shuffled', 'identity'],
                  loso=False, # also leave one subject out (a fresh model per fold)
-                 n_examples=8) # test trials in the top-5 figure
+                 n_examples=8, # test trials in the top-5 figure
+                 generation=None) # then generation: None (off), True or a dict of ZERO_SHOT_GENERATION's keys
 ZERO_SHOT_CONTROLS = ('shuffled', 'identity')
+ZERO_SHOT_GENERATION = dict(epochs=20, image_size=32, z_dim=64, lr=1e-3, batch_size=64,
+                            n_examples=8) # test trials in the figure
+
+def check_generation(g) -> dict | None:
+    "A complete copy of `zero_shot.generation` (None/False: off, True or {}: the defaults), checked."
+    if g is None or g is False: return None
+    g = {} if g is True else g
+    if not isinstance(g, dict): raise ValueError(f"config['zero_shot']['generation']: expected a dict, true or null, got {type(g).__name__}")
+    bad = sorted(set(g) - set(ZERO_SHOT_GENERATION))
+    if bad: raise ValueError(f"config['zero_shot']['generation']: unknown key(s) {bad}; expected some of {sorted(ZERO_SHOT_GENERATION)}")
+    g = {**ZERO_SHOT_GENERATION, **g}
+    if g['image_size'] not in (32, 64, 128): raise ValueError(f"config['zero_shot']['generation']['image_size']={g['image_size']!r}: expected 32, 64 or 128")
+    for k in ('epochs', 'z_dim', 'batch_size', 'n_examples'):
+        if not (isinstance(g[k], int) and g[k] >= 1): raise ValueError(f"config['zero_shot']['generation'][{k!r}]={g[k]!r}: expected a positive integer")
+    return g
 
 def check_zero_shot(zs: dict) -> dict:
     "A complete copy of a config's `zero_shot` section, checked (unknown keys and controls named)."
@@ -42,6 +60,7 @@ def check_zero_shot(zs: dict) -> dict:
     if bad: raise ValueError(f"config['zero_shot']['controls']: unknown {bad}; expected some of {list(ZERO_SHOT_CONTROLS)}")
     if zs['average'] not in (None, 'image', 'concept'): raise ValueError(f"config['zero_shot']['average']={zs['average']!r}: expected None, 'image' or 'concept'")
     if any(int(k) < 2 for k in zs['ks']): raise ValueError(f"config['zero_shot']['ks']: expected k-way sizes >= 2, got {zs['ks']}")
+    zs['generation'] = check_generation(zs['generation'])
     return zs
 
 # %% ../nbs/10e_zero_shot.ipynb #80ae6393
@@ -132,6 +151,106 @@ def load_retrieval(path: str | Path) -> dict:
     if miss: raise ValueError(f'{path}: missing arrays {miss}; expected {list(RETRIEVAL_KEYS)}')
     return d
 
+# %% ../nbs/10e_zero_shot.ipynb #60471120
+def embedding_conditions(ds: EEGImageDataset, features) -> torch.Tensor:
+    "Each trial's decoder condition [n_trials, D]: the unit embedding of the image it saw (its concept's mean where it names no image)."
+    f = np.asarray(features, np.float64); f = f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-12)
+    idx = np.asarray(ds.image_index)
+    out = np.where((idx >= 0)[:, None], f[np.clip(idx, 0, None)], concept_embeddings(features, ds.image_labels, ds.n_classes)[ds.labels])
+    bad = ~np.isfinite(out).all(1)
+    if bad.any(): raise ValueError(f'{ds.source}: trials {np.flatnonzero(bad)[:5].tolist()} name no image and their concept has none')
+    return torch.from_numpy(out.astype(np.float32))
+
+# %% ../nbs/10e_zero_shot.ipynb #6fb1b2e0
+def embedding_extractor(ds: EEGImageDataset, # the dataset (its images train the offline encoder)
+                        source: str, # the zero_shot section's `features`
+                        weights=None, # local weights of a network source
+                        seed: int = 0, device=None,
+                       ) -> tuple[str, object] | None:
+    "(name, images [N, 3, H, W] in [-1, 1] -> features) in the space the EEG was aligned to; None for a features file."
+    import torch.nn.functional as F
+    from brain2image.image_features import _is_model, load_model
+    if source == 'trained':                    # the same network `image_features(ds, 'trained')` embedded the images with
+        from brain2image.image_classifier import train_image_encoder
+        if not isinstance(ds.images, np.ndarray): ds = copy.copy(ds); ds.meta = dict(ds.meta); ds.load_images(32)
+        net = train_image_encoder(ds, epochs=15, dim=64, size=32, seed=seed, device=device).eval()
+        dev = next(net.parameters()).device
+        def f(x):
+            with torch.no_grad(): return torch.cat([net(F.interpolate(b, size=(32, 32), mode='bilinear', antialias=True, align_corners=False).to(dev)).cpu()
+                                                    for b in torch.as_tensor(x).float().split(256)])
+        return 'image encoder', f
+    if not _is_model(source): return None
+    ex = load_model(source, weights); run = getattr(ex.net, ex.encode)
+    mean, std = torch.tensor(ex.mean).view(1, 3, 1, 1), torch.tensor(ex.std).view(1, 3, 1, 1)
+    def f(x):
+        with torch.no_grad():
+            return torch.cat([run((F.interpolate((b + 1) / 2, size=(ex.size, ex.size), mode='bilinear', antialias=True, align_corners=False)
+                                   - mean) / std).float().flatten(1) for b in torch.as_tensor(x).float().split(64)])
+    return source, f
+
+# %% ../nbs/10e_zero_shot.ipynb #35cdd1f1
+def plot_generation(real: torch.Tensor, # [n, 3, H, W] the images seen
+                    fakes: dict, # source -> [n, 3, H, W] decoded
+                    title: str = ''):
+    "One row per test trial: the image seen, then the image decoded from each source."
+    import matplotlib.pyplot as plt
+    cols = {'seen': real, **fakes}; n = len(real)
+    fig, axes = plt.subplots(n, len(cols), figsize=(1.35 * len(cols), 1.35 * n), squeeze=False)
+    for j, (name, ims) in enumerate(cols.items()):
+        for i in range(n):
+            axes[i, j].imshow((ims[i].permute(1, 2, 0).clamp(-1, 1).numpy() + 1) / 2)
+        axes[0, j].set_title(name.replace(' (', '\n('), fontsize=7)
+    for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
+    if title: fig.suptitle(title, fontsize=9)
+    return fig
+
+def generate_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a concept-disjoint split
+                       features, # [n_images, D] the image embeddings the EEG was aligned to
+                       embeddings: dict, # source name -> [n_test, D] unit embeddings of the test trials (e.g. the aligned encoder's)
+                       out: str | Path, # the run directory
+                       gen: dict | None = None, # the zero_shot section's `generation` (see ZERO_SHOT_GENERATION)
+                       *,
+                       split: str = 'zero_shot', seed: int = 0,
+                       extractor=None, # (name, function) from `embedding_extractor`: two-way in the aligned space
+                       alexnet_weights=None, inception_weights=None, # more two-way networks (local weights)
+                       progress: bool = False, say=None) -> dict:
+    "Train the embedding -> image decoder on the training concepts, decode the test trials from each source, score and draw them."
+    from brain2image.conditioning import StimulusBank, generate_images
+    from brain2image.recon_metrics import reconstruction_metrics
+    from brain2image.vae import EEGVAE, VAEConfig, train_vae
+    gen = check_generation({} if gen is None else gen); out = Path(out); say = say or (lambda *a, **k: None)
+    cond = embedding_conditions(ds, features)
+    te = np.asarray(split_parts(ds, split, ('test',))[0])
+    for name, e in embeddings.items():
+        if np.shape(e) != (len(te), cond.shape[1]):
+            raise ValueError(f'embeddings[{name!r}]: expected [{len(te)} test trials, {cond.shape[1]}], got {np.shape(e)}')
+    with seeded(seed): vae = EEGVAE(cond.shape[1], z_dim=gen['z_dim'], image_size=gen['image_size'], cond_in_decoder=True)
+    rec = VAEConfig(epochs=gen['epochs'], lr=gen['lr'], batch_size=gen['batch_size'], split=split, seed=seed)
+    res = train_vae(vae, ds, rec, conditions=cond, out=out / 'zero_shot' / 'generator', progress=progress, extra=dict(kind='zero_shot_decoder'))
+    if not res.finished: raise RuntimeError('generate_zero_shot: the decoder stopped before its last epoch')
+    bank = StimulusBank(ds, gen['image_size']); real = bank.targets(torch.from_numpy(te))
+    sources = {'image embedding (ceiling)': cond[te], **{k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in embeddings.items()}}
+    fakes = {k: generate_images(vae, c, 1, seed=seed)[:, 0] for k, c in sources.items()}    # the mean code: one image per trial
+    ex = {} if extractor is None else dict([extractor])
+    rows, scores = [], {}
+    for k, fake in fakes.items():
+        m = reconstruction_metrics(real, fake, alexnet_weights=alexnet_weights, inception_weights=inception_weights, extractors=ex, seed=seed,
+                                   groups=ds.labels[te])       # intervals resample whole concepts, as the retrieval's
+        scores[k] = m
+        rows += [dict(source=k, metric=n, **v) for n, v in m.items()]
+    pick = np.linspace(0, len(te) - 1, min(gen['n_examples'], len(te))).astype(int)
+    _save(plot_generation(real[pick], {k: v[pick] for k, v in fakes.items()}, 'test trials of unseen concepts: seen, then decoded'),
+          out / 'figures' / 'zero_shot_generation.png')
+    two = next((n for n in next(iter(scores.values())) if n.startswith('2-way')), None)
+    main = next(k for k in sources if k.startswith('EEG')) if any(k.startswith('EEG') for k in sources) else list(sources)[-1]
+    r = scores[main]
+    sentence = (f"decoded from EEG (unseen concepts): PixCorr {r['PixCorr']['value']:.3f} (pairs deranged: {r['PixCorr']['shuffled']:.3f}), SSIM {r['SSIM']['value']:.3f} "
+                f"(chance {r['SSIM']['chance']:.3f})" + (f", {two} {r[two]['value']:.3f} [{r[two]['ci_low']:.3f}, {r[two]['ci_high']:.3f}] (chance 0.5)" if two else '')
+                + f"; n = {len(te)}")
+    say(f'      {sentence}')
+    return dict(table=rows, sentence=sentence, best_epoch=res.best_epoch, epochs=gen['epochs'], image_size=gen['image_size'],
+                extractor=None if extractor is None else extractor[0], examples=te[pick].tolist())
+
 # %% ../nbs/10e_zero_shot.ipynb #49354153
 def _records(df: pd.DataFrame) -> list[dict]:
     cols = ['k', 'top', 'accuracy', 'chance', 'ci_low', 'ci_high', 'p', 'n', 'n_concepts', 'averaged']
@@ -147,7 +266,9 @@ def run_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a c
                   zs: dict | None = None, # the config's zero_shot section (see ZERO_SHOT)
                   *,
                   split: str = 'zero_shot', # the concept-disjoint split
-                  seed: int = 0, progress: bool = False, say=None) -> dict:
+                  seed: int = 0,
+                  alexnet_weights=None, inception_weights=None, # more two-way networks for `generation` (the run's evaluation section)
+                  progress: bool = False, say=None) -> dict:
     "Image features, the aligned encoder and its controls, k-way zero-shot retrieval on the test concepts, figures: the metrics."
     zs = check_zero_shot(zs or {}); out = Path(out); say = say or (lambda *a, **k: None)
     (out / 'figures').mkdir(parents=True, exist_ok=True)
@@ -161,12 +282,12 @@ def run_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a c
         m = align_encoder(data, F, rec, out=out / 'zero_shot' / name, **kw)
         df = evaluate_zero_shot(m, ds, F if target is None else target, split=split, part='test', **score)
         say(f'      {_sentence(name, df)}'); return m, df
-    model, table = fit_score('aligned', ds, feats.features)
+    model, table = fit_score('aligned', ds, feats.features); models = {}
     res = dict(features=feats.extractor, dim=feats.dim, split=split, best_epoch=model.result.best_epoch,
                best_val=model.result.best_score, table=_records(table), sentence=_sentence('aligned encoder', table), controls={})
     tables = {'aligned encoder': table}
     for c in zs['controls']:
-        if c == 'shuffled': _, df = fit_score('shuffled', shuffled_eeg(ds, split, seed), feats.features, feats.features)
+        if c == 'shuffled': models[c], df = fit_score('shuffled', shuffled_eeg(ds, split, seed), feats.features, feats.features)
         else:
             ident = identity_codes(ds.n_classes, feats.dim, seed)[ds.image_labels]
             _, df = fit_score('identity', ds, ident)
@@ -182,6 +303,11 @@ def run_zero_shot(ds: EEGImageDataset, # preprocessed trials with images and a c
     _save(plot_examples(ds, pick, top, concepts, 'test trials: the image seen, then the top-5 retrieved unseen concepts'),
           out / 'figures' / 'retrieval_examples.png')
     res['examples'] = dict(trials=pick.tolist(), top=concepts[top].tolist())
+    if zs['generation']:                        # then generation: the decoder draws the test trials from their aligned embeddings
+        src = {'EEG (aligned encoder)': emb, **({'control: shuffled': embed(models['shuffled'], ds.eeg[te])} if 'shuffled' in models else {})}
+        res['generation'] = generate_zero_shot(ds, feats.features, src, out, zs['generation'], split=split, seed=seed,
+                                               extractor=embedding_extractor(ds, zs['features'], zs['weights']), alexnet_weights=alexnet_weights,
+                                               inception_weights=inception_weights, progress=progress, say=say)
     if zs['loso'] and len(np.unique(ds.subject)) > 1:
         lo = leave_one_subject_out(ds, feats.features, rec, split=split, **kw, **score)
         mean, n = lo['mean'], len(lo['folds'])

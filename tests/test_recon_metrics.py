@@ -131,3 +131,13 @@ def test_run_reports_alexnet_two_way(tmp_path, monkeypatch):
     eeg = rec['eeg'] if 'eeg' in rec else rec
     assert {'2-way AlexNet(2)', '2-way AlexNet(5)', '2-way judge'} <= set(eeg), sorted(eeg)
     assert 0 <= eeg['2-way AlexNet(5)']['value'] <= 1 and eeg['2-way AlexNet(5)']['chance'] == 0.5
+
+def test_extra_extractors_and_concept_clusters():
+    x = blobs(40)
+    y = torch.cat([x[:20], x[20:][torch.randperm(20, generator=torch.Generator().manual_seed(1))]])   # half right, half another's
+    groups = torch.arange(40) // 10                                   # 4 concepts of 10 trials: the right half is 2 whole concepts
+    plain = reconstruction_metrics(x, y, extractors={'pixels': lambda a: a.flatten(1)})
+    clus = reconstruction_metrics(x, y, extractors={'pixels': lambda a: a.flatten(1)}, groups=groups.numpy())
+    assert plain['2-way pixels']['value'] == clus['2-way pixels']['value'] > 0.7
+    width = lambda m: m['2-way pixels']['ci_high'] - m['2-way pixels']['ci_low']
+    assert width(clus) > 1.5 * width(plain)                           # 4 concepts are 4 observations, not 40

@@ -52,3 +52,11 @@ def test_paired_difference():
     assert d.significant() and d.diff == pytest.approx(a.mean() - b.mean()) and d.ci_low < d.diff < d.ci_high
     assert not paired_difference(b, a).significant() and not paired_difference(a, a).significant()
     with pytest.raises(ValueError, match='same 1-d shape'): paired_difference(a, b[:3])
+
+def test_cluster_bootstrap():
+    v = np.repeat([0.0, 1.0, 1.0, 0.0, 1.0], 30)                      # 5 clusters of 30 identical trials
+    lo, hi = bootstrap_ci(v, groups=np.repeat(np.arange(5), 30))
+    tlo, thi = bootstrap_ci(v)
+    assert lo <= 0.6 <= hi and hi - lo > 2 * (thi - tlo)
+    with pytest.raises(ValueError, match='one cluster per value'): bootstrap_ci(v, groups=[0, 1])
+    with pytest.raises(ValueError, match='mean only'): bootstrap_ci(v, stat=np.median, groups=np.repeat(np.arange(5), 30))

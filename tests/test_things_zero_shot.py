@@ -43,7 +43,8 @@ def things_fixture(root: Path, n_train=48, per_train=2, reps_train=2, n_test=8, 
 def _cfg(root):
     cfg = get_preset('things-eeg2')
     cfg['dataset'].update(path=str(root), average_repetitions=False, val_concepts=0.25)
-    cfg['zero_shot'].update(epochs=15, lr=1e-2, ks=[2, 4, 8], average='image', controls=['shuffled'], n_examples=4)
+    cfg['zero_shot'].update(epochs=15, lr=1e-2, ks=[2, 4, 8], average='image', controls=['shuffled'], n_examples=4,
+                            generation=dict(epochs=2, n_examples=4))
     return cfg
 
 def test_things_eeg2_preset_end_to_end(tmp_path):
@@ -62,6 +63,10 @@ def test_things_eeg2_preset_end_to_end(tmp_path):
     assert m['dataset']['split'] == 'zero_shot' and sp == dict(train=36 * 2 * 2, val=12 * 2 * 2, test=8 * 4)
     assert (tmp_path / 'r' / 'report.html').stat().st_size > 1000 and 'Zero-shot retrieval' in (tmp_path / 'r' / 'report.html').read_text()
     assert (tmp_path / 'r' / 'figures' / 'retrieval_examples.png').stat().st_size > 1000
+    g = z['generation']                                                    # then generation: a features file has no network, so
+    assert {r['metric'] for r in g['table']} == {'PixCorr', 'SSIM'} and g['extractor'] is None   # PixCorr and SSIM
+    assert {r['source'] for r in g['table']} == {'image embedding (ceiling)', 'EEG (aligned encoder)', 'control: shuffled'}
+    assert all(r['n'] == 8 * 4 for r in g['table'])                        # every test trial (repetitions kept apart)
     assert json.loads((tmp_path / 'r' / 'config.json').read_text())['zero_shot']['features'] == '{dataset}/image_features.pt'
 
 def test_things_eeg2_zero_shot_split_is_concept_disjoint(tmp_path):

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 def _tiny_cfg():
     cfg = get_preset('things-like')
     cfg['dataset'] = dict(kind='concepts', size='tiny', seed=0)
-    cfg['zero_shot'] = dict(epochs=12, lr=1e-2, ks=[2, 4, 10, 50])
+    cfg['zero_shot'] = dict(epochs=12, lr=1e-2, ks=[2, 4, 10, 50], generation=dict(epochs=10))
     return cfg
 
 def test_things_like_run_end_to_end(tmp_path):
@@ -30,11 +30,21 @@ def test_things_like_run_end_to_end(tmp_path):
     ex = z['examples']                                           # the top-5 of each example trial are test concepts only
     test_concepts = set(np.asarray(z['table'] and ex['top']).ravel().tolist())
     assert len(ex['trials']) == len(ex['top']) and all(len(t) == 5 for t in ex['top']) and len(test_concepts) <= 10
+    g = {(r['source'], r['metric']): r for r in z['generation']['table']}     # then generation, from the aligned embeddings
+    eeg, ctl, top = ('EEG (aligned encoder)', 'control: shuffled', 'image embedding (ceiling)')
+    assert g[eeg, '2-way image encoder']['ci_low'] > 0.5 and g[ctl, '2-way image encoder']['ci_low'] <= 0.5, (g[eeg, '2-way image encoder'], g[ctl, '2-way image encoder'])
+    assert g[top, 'PixCorr']['value'] > g[ctl, 'PixCorr']['value'] and g[eeg, 'PixCorr']['value'] > g[eeg, 'PixCorr']['shuffled'] + 0.05
+    assert 'Then generation' in html and (tmp_path / 'r' / 'figures' / 'zero_shot_generation.png').stat().st_size > 1000
+    assert (tmp_path / 'r' / 'zero_shot' / 'generator' / 'vae.pt').exists()
+    again = run(_tiny_cfg(), tmp_path / 'r', progress=False, cache=False)          # resumed: the same numbers, nothing retrained
+    assert again['zero_shot']['generation']['table'] == z['generation']['table']
 
 def test_zero_shot_config_is_checked():
     cfg = _tiny_cfg(); cfg['zero_shot']['epoch'] = 3
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"): validate_config(cfg)
     cfg = _tiny_cfg(); cfg['zero_shot']['controls'] = ['random']
     with pytest.raises(ValueError, match="unknown \\['random'\\]"): validate_config(cfg)
+    cfg = _tiny_cfg(); cfg['zero_shot']['generation'] = dict(size=64)
+    with pytest.raises(ValueError, match=r"generation'\]: unknown key\(s\) \['size'\]"): validate_config(cfg)
     cfg = get_preset('quickstart'); cfg['split'] = 'zero_shot'      # a zero-shot split outside the protocol is refused
     with pytest.raises(ValueError, match="expected 'by_image'"): validate_config(cfg)
