@@ -9,7 +9,7 @@ import numpy as np
 from .core import atomic_path
 
 # %% auto #0
-__all__ = ['umap_cache_file', 'content_key', 'umap_embedding', 'plot_embedding']
+__all__ = ['umap_cache_file', 'content_key', 'enable_umap_cache', 'umap_embedding', 'plot_embedding']
 
 # %% ../nbs/05d_embedding.ipynb #df67f2ab
 def umap_cache_file(folder: str | Path, # where embeddings are cached
@@ -17,7 +17,7 @@ def umap_cache_file(folder: str | Path, # where embeddings are cached
                     seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
                    ) -> Path:
     "The cache file of a UMAP embedding: named by a hash of the features' content and the UMAP settings (never by length alone)."
-    return Path(folder) / f'umap_{content_key(features)}_s{seed}_n{n_neighbors}_d{min_dist}.npy'
+    return Path(folder) / f'umap_{content_key(features)}_s{seed}_n{n_neighbors}_d{min_dist}_v2.npy'   # v2: PCA-32 + exact neighbours
 
 def content_key(features: np.ndarray) -> str:
     "16 hex digits naming an array's content (float32 values and shape): the key of every embedding cache."
@@ -26,19 +26,56 @@ def content_key(features: np.ndarray) -> str:
     return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
 
 # %% ../nbs/05d_embedding.ipynb #613eb532
+_UMAP_CACHED = []
+
+def enable_umap_cache() -> int:
+    "Turn on numba's on-disk cache for umap-learn's compiled functions (once per process); returns how many were enabled."
+    if _UMAP_CACHED: return _UMAP_CACHED[0]
+    n = 0
+    try:
+        import importlib
+        from numba.core.registry import CPUDispatcher
+        for name in ('umap.umap_', 'umap.layouts', 'umap.utils', 'umap.distances', 'umap.sparse', 'umap.spectral'):
+            try: mod = importlib.import_module(name)
+            except ImportError: continue
+            for v in vars(mod).values():
+                if isinstance(v, CPUDispatcher) and v._cache.__class__.__name__ == 'NullCache':
+                    try: v.enable_caching(); n += 1
+                    except Exception: pass          # a function numba cannot cache compiles as before
+    except Exception: pass                          # another numba: no cache, only slower
+    _UMAP_CACHED.append(n)
+    return n
+
 def umap_embedding(features: np.ndarray, # [n, D]
                    cache: str | Path | None = None, # .npy file to read the embedding from / write it to (see `umap_cache_file`)
                    seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+                   pca_dims: int | None = 32, # reduce wider features to this many principal components first (None: as given)
+                   exact_max: int = 50_000, # up to this many points: exact neighbours (scikit-learn); above: UMAP's own search
+                   init: str = 'pca', # the layout's start: 'pca' (fast, deterministic) or umap-learn's 'spectral'
                   ) -> np.ndarray:
-    "2-d UMAP embedding [n, 2] of `features` (read from `cache` when it holds one of the right length)."
+    "2-d UMAP embedding [n, 2] of `features`, seeded (read from `cache` when it holds one of the right length)."
     if cache is not None and Path(cache).exists():
         e = np.load(cache, allow_pickle=False)
         if e.shape == (len(features), 2): return e
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 3: raise ValueError(f'features: expected [n >= 3, D], got shape {x.shape}')
+    if not np.isfinite(x).all(): raise ValueError('features: contain NaN or infinite values')
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         import umap
-        e = umap.UMAP(n_neighbors=min(n_neighbors, len(features) - 1), min_dist=min_dist, random_state=seed, n_jobs=1).fit_transform(features)
+        enable_umap_cache()
+        if pca_dims and x.shape[1] > pca_dims and len(x) > pca_dims:
+            from sklearn.decomposition import PCA
+            x = PCA(pca_dims, random_state=seed).fit_transform(x).astype(np.float32)
+        k = min(n_neighbors, len(x) - 1)
+        knn = None
+        if len(x) <= exact_max:
+            from sklearn.neighbors import NearestNeighbors
+            d, i = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)      # each point first (distance 0), as UMAP's own search
+            knn = (i, d.astype(np.float32), None)
+        e = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1, init=init,
+                      precomputed_knn=knn or (None, None, None)).fit_transform(x)
     e = np.asarray(e, np.float32)
     if cache is not None:
         with atomic_path(cache) as tmp:

@@ -59,6 +59,7 @@ class InterpolationExplorer:
                  out_dir: str | Path | None = None, # where `export_strip` writes (default: data_dir() / 'exports')
                  cache_size: int = 512, # slider images kept (0: none)
                  path_points: int = 21, # points of the judge's probability curve
+                 menu_trials: int = 200, # at most this many trials in the endpoint menus (a few per class); others come by selection
                 ):
         if not isinstance(ds, EEGImageDataset): raise ValueError(f'ds: expected an EEGImageDataset, got {type(ds).__name__}')
         if not isinstance(generators, dict) or not generators: raise ValueError('generators: expected a non-empty dict {name: (model, cond_mode)}')
@@ -83,7 +84,7 @@ class InterpolationExplorer:
         self.class_means = {m: torch.stack([c[self.trials[y == k]].mean(0) if (y == k).any() else torch.full_like(c[0], float('nan'))
                                             for k in range(ds.n_classes)]) for m, c in self.conditions.items()}
         self.out_dir = Path(out_dir) if out_dir is not None else data_dir() / 'exports'
-        self.cache_size, self.path_points = int(cache_size), int(path_points)
+        self.cache_size, self.path_points, self.menu_trials = int(cache_size), int(path_points), int(menu_trials)
         self._cache, self._k, self._quiet = OrderedDict(), 0, False
         self.selection = selection if selection is not None else Selection()
         self.n_generated = 0                                  # generator calls (for tests and the benchmark)
@@ -245,7 +246,11 @@ def export_strip(self: InterpolationExplorer, path: str | Path | None = None, # 
 def _options(self: InterpolationExplorer):
     ds, y = self.ds, self.ds.labels
     opts = [(f'class mean: {n}', ('class', k)) for k, n in enumerate(ds.class_names) if (ds.labels[self.trials] == k).any()]
-    return opts + [(f'trial {t}: {ds.class_names[y[t]]} (image {int(ds.image_index[t])})', ('trial', int(t))) for t in self.trials]
+    t = self.trials
+    if len(t) > self.menu_trials:             # thousands of trials: the first few of each class (any trial arrives by selection)
+        per = max(1, self.menu_trials // max(ds.n_classes, 1))
+        t = np.concatenate([t[y[t] == k][:per] for k in range(ds.n_classes)])
+    return opts + [(f'trial {i}: {ds.class_names[y[i]]} (image {int(ds.image_index[i])})', ('trial', int(i))) for i in t]
 
 @patch
 def _label(self: InterpolationExplorer, end) -> str:

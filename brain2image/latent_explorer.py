@@ -99,7 +99,10 @@ def colors(self: LatentExplorer, by: str | None = None, # one of COLOR_BY (defau
           ) -> list[str]:
     "Marker colour of every explored trial for colouring `by` (default: the menu's choice)."
     g, names = self.groups(by or self.color_by.value)
-    pal = palette(len(names)); return [pal[i] for i in g]
+    pal = palette(len(names))
+    h = getattr(getattr(self, 'highlight', None), 'value', None) if by is None else None
+    if h is not None and h < len(names): pal = [c if i == h else '#d9d9d9' for i, c in enumerate(pal)]   # one group in colour, the rest grey
+    return [pal[i] for i in g]
 
 @patch
 def _hover(self: LatentExplorer) -> list[str]:
@@ -124,7 +127,7 @@ def show_trial(self: LatentExplorer, trial: int, # trial index into the dataset
         im = trial_stimulus(ds, t); self._thumbs[t] = png_bytes(im, self.thumb_size) if im is not None else blank_png()
     self.thumb.value = self._thumbs[t]
     self.info.value = (f'<div style="font-size:12px"><b>trial {t}</b>: {html.escape(ds.class_names[ds.labels[t]])}<br>'
-                       + self._hover()[self._row[t]].split('<br>', 2)[-1] + '</div>') if t in self._row else f'trial {t}'
+                       + self._hover_text[self._row[t]].split('<br>', 2)[-1] + '</div>') if t in self._row else f'trial {t}'
 
 @patch
 def _rows_of(self: LatentExplorer, points) -> list[int]: return [int(self.trials[i]) for i in points.point_inds]
@@ -167,7 +170,9 @@ def _on_selection(self: LatentExplorer, change):
 def _build(self: LatentExplorer, color_by, width, height, thumb_size):
     import plotly.graph_objects as go
     self.color_by = W.Dropdown(options=list(self.COLOR_BY), value=color_by, description='colour by')
-    hover, colors = self._hover(), self.colors(color_by)
+    self.highlight = W.Dropdown(options=self._highlights(color_by), value=None, description='highlight', layout=W.Layout(width='260px'))
+    self._hover_text = hover = self._hover()                  # once: a hover shows its row, never rebuilds 12,000 strings
+    colors = self.colors(color_by)
     self.figures, self._boxes = {}, {}
     for name, e in self.embeddings.items():
         tr = (go.Scattergl if len(self.trials) > 3000 else go.Scatter)(x=e[:, 0], y=e[:, 1], mode='markers', customdata=self.trials, text=hover,
@@ -185,11 +190,11 @@ def _build(self: LatentExplorer, color_by, width, height, thumb_size):
     self.picked = W.HTML()
     self.clear = W.Button(description='clear selection', icon='times')
     self.clear.on_click(lambda _: self.selection.clear())
-    self.color_by.observe(self._recolor, 'value')
+    self.color_by.observe(self._regroup, 'value'); self.highlight.observe(self._recolor, 'value')
     self.selection.observe(self._on_selection, 'trials')
     self._on_selection(None)
     side = W.VBox([self.thumb, self.info, self.picked, self.clear], layout=W.Layout(width=f'{thumb_size + 90}px'))
-    self.widget = W.VBox([W.HBox([self.color_by, self.legend]),
+    self.widget = W.VBox([W.HBox([W.VBox([self.color_by, self.highlight]), self.legend]),
                           W.HBox([b.widget for b in self._boxes.values()] + [side], layout=W.Layout(flex_flow='row wrap'))])
     self.widget.add_class('b2i-latent')
 
@@ -197,6 +202,19 @@ def _build(self: LatentExplorer, color_by, width, height, thumb_size):
 def _legend(self: LatentExplorer):
     g, names = self.groups(self.color_by.value)
     self.legend.value = legend_html(names, palette(len(names)))
+
+@patch
+def _highlights(self: LatentExplorer, by: str) -> list:
+    "The highlight menu for colouring `by`: 'all', then each group (in name order, with its size)."
+    g, names = self.groups(by); n = np.bincount(g, minlength=len(names))
+    return [('all', None)] + sorted([(f'{nm} ({c})', i) for i, (nm, c) in enumerate(zip(names, n))], key=lambda o: o[0].lower())
+
+@patch
+def _regroup(self: LatentExplorer, change=None):
+    "Another colouring: its groups in the highlight menu (back to 'all'), then the colours."
+    with self.highlight.hold_trait_notifications():
+        self.highlight.value = None; self.highlight.options = self._highlights(self.color_by.value)
+    self._recolor()
 
 @patch
 def _recolor(self: LatentExplorer, change=None):

@@ -122,9 +122,10 @@ def _build(self: ClassSimilarityExplorer, order_by, rank):
     for n, M in self.rdms.items():
         hm = go.Heatmap(z=self._z(n, o), x=names, y=names, customdata=M[np.ix_(o, o)], colorscale='Viridis', showscale=False,
                         hovertemplate='%{y} vs %{x}<br>dissimilarity %{customdata:.3f}<br>percentile %{z:.0f}<extra></extra>')
-        lay = dict(title=dict(text=n, font=dict(size=12)), width=self.size, height=self.size + 30,
-                   margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange='reversed', tickfont=dict(size=8)),
-                   xaxis=dict(tickfont=dict(size=8), tickangle=-90 if self.K > 6 else 0))
+        side = self.size if self.K <= 20 else max(self.size, 13 * self.K + 110)   # 40 classes: ~13 px a row, every name legible
+        lay = dict(title=dict(text=n, font=dict(size=12)), width=side, height=side + 30,
+                   margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange='reversed', tickfont=dict(size=8 if self.K <= 20 else 9), dtick=1),
+                   xaxis=dict(tickfont=dict(size=8 if self.K <= 20 else 9), tickangle=-90 if self.K > 6 else 0, dtick=1))
         fig = plotly_figure([hm], lay); self.figures[n] = fig; self._boxes[n] = FigureBox(fig)
         if self._boxes[n].live: fig.data[0].on_click(self._on_cell)
     opts = [(c, k) for k, c in enumerate(self.class_names)]

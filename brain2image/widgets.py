@@ -71,21 +71,27 @@ class Selection(traitlets.HasTraits):
 
 # %% ../nbs/11_widgets.ipynb #22741d37
 def palette(n: int) -> list[str]:
-    "n distinguishable colours (plotly's qualitative sets; sampled from Turbo beyond 24)."
+    "n distinguishable colours: plotly's qualitative sets (Plotly to 10, Dark24 to 24, Dark24 + Alphabet to 48), then Turbo."
     import plotly.colors as pc
     if n <= 10: return list(pc.qualitative.Plotly[:n])
     if n <= 24: return list(pc.qualitative.Dark24[:n])
+    if n <= 48:                                   # EEGCVPR40's 40 classes: 48 hues, without Alphabet's two near-white greys
+        return (list(pc.qualitative.Dark24) + [c for c in pc.qualitative.Alphabet if c not in ('#E2E2E2', '#F7E1A0')])[:n]
     return pc.sample_colorscale('Turbo', [i / max(n - 1, 1) for i in range(n)])
 
 def legend_html(names, # group names
                  colors, # a colour per name
-                 limit: int = 30, # names shown; the rest are counted
+                 limit: int = 60, # names shown; the rest are counted
                 ) -> str:
-    "A one-line HTML legend: a coloured dot and the name of each group."
-    items = [f'<span style="white-space:nowrap;margin-right:8px"><span style="color:{c}">&#9679;</span> {html.escape(n)}</span>'
+    "An HTML legend: a coloured dot and the name of each group (more than 12: a scrolling grid of equal cells)."
+    many = len(names) > 12
+    cell = ('display:inline-block;width:150px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:top' if many
+            else 'white-space:nowrap;margin-right:8px')
+    items = [f'<span style="{cell}" title="{html.escape(n)}"><span style="color:{c}">&#9679;</span> {html.escape(n)}</span>'
              for n, c in zip(names[:limit], colors)]
     more = f' … {len(names) - limit} more' if len(names) > limit else ''
-    return f'<div style="font-size:12px;max-width:700px">{" ".join(items)}{more}</div>'
+    box = 'max-width:780px;max-height:96px;overflow-y:auto;line-height:1.5' if many else 'max-width:700px'
+    return f'<div style="font-size:12px;{box}">{" ".join(items)}{more}</div>'
 
 # %% ../nbs/11_widgets.ipynb #48252aa1
 _log = get_logger('widgets')
