@@ -9,7 +9,7 @@ import numpy as np
 from .core import atomic_path
 
 # %% auto #0
-__all__ = ['umap_cache_file', 'content_key', 'enable_umap_cache', 'umap_embedding', 'plot_embedding']
+__all__ = ['umap_cache_file', 'content_key', 'enable_umap_cache', 'umap_embedding', 'class_colors', 'plot_embedding']
 
 # %% ../nbs/05d_embedding.ipynb #df67f2ab
 def umap_cache_file(folder: str | Path, # where embeddings are cached
@@ -52,6 +52,7 @@ def umap_embedding(features: np.ndarray, # [n, D]
                    pca_dims: int | None = 32, # reduce wider features to this many principal components first (None: as given)
                    exact_max: int = 50_000, # up to this many points: exact neighbours (scikit-learn); above: UMAP's own search
                    init: str = 'pca', # the layout's start: 'pca' (fast, deterministic) or umap-learn's 'spectral'
+                   n_epochs: int | None = None, # layout epochs; None: umap-learn's (500, or 200 above 10,000 points), capped at 100 above 10,000
                   ) -> np.ndarray:
     "2-d UMAP embedding [n, 2] of `features`, seeded (read from `cache` when it holds one of the right length)."
     if cache is not None and Path(cache).exists():
@@ -74,7 +75,8 @@ def umap_embedding(features: np.ndarray, # [n, D]
             from sklearn.neighbors import NearestNeighbors
             d, i = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)      # each point first (distance 0), as UMAP's own search
             knn = (i, d.astype(np.float32), None)
-        e = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1, init=init,
+        if n_epochs is None and len(x) > 10_000: n_epochs = 100      # the one-thread layout is 9/10 of the time (bench_explorers_at_scale)
+        e = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1, init=init, n_epochs=n_epochs,
                       precomputed_knn=knn or (None, None, None)).fit_transform(x)
     e = np.asarray(e, np.float32)
     if cache is not None:
@@ -83,14 +85,24 @@ def umap_embedding(features: np.ndarray, # [n, D]
     return e
 
 # %% ../nbs/05d_embedding.ipynb #6cab5cb8
-def plot_embedding(emb: np.ndarray, labels, class_names, title: str = ''):
-    "Scatter of a 2-d embedding coloured by class."
+def class_colors(n: int) -> list:
+    "n distinct matplotlib colours: tab10, tab20, then tab20 + tab20b (40, as EEGCVPR40's classes), then evenly spaced hues."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
+    if n <= 10: return [plt.get_cmap('tab10')(i) for i in range(n)]
+    if n <= 20: return [plt.get_cmap('tab20')(i) for i in range(n)]
+    if n <= 40: return ([plt.get_cmap('tab20')(i) for i in range(20)] + [plt.get_cmap('tab20b')(i) for i in range(20)])[:n]
+    return [plt.get_cmap('hsv')(i / n) for i in range(n)]
+
+def plot_embedding(emb: np.ndarray, labels, class_names, title: str = ''):
+    "Scatter of a 2-d embedding coloured by class (up to 40 classes named in a legend beside it)."
+    import matplotlib.pyplot as plt
+    K = len(class_names); many = K > 20
+    fig, ax = plt.subplots(figsize=(8.5 if many else 5.5, 4.5))
+    cols = class_colors(K)
     for k, name in enumerate(class_names):
         m = np.asarray(labels) == k
-        ax.scatter(emb[m, 0], emb[m, 1], s=6, color=cmap(k % cmap.N), label=name)
+        ax.scatter(emb[m, 0], emb[m, 1], s=4 if len(emb) > 3000 else 6, color=cols[k], label=name, linewidths=0)
     ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=9)
-    if len(class_names) <= 20: ax.legend(fontsize=6, markerscale=2, loc='best', ncol=2)
+    if K <= 20: ax.legend(fontsize=6, markerscale=2, loc='best', ncol=2)
+    elif K <= 40: ax.legend(fontsize=5.5, markerscale=2, loc='center left', bbox_to_anchor=(1.01, 0.5), ncol=2, frameon=False)
     fig.tight_layout(); return fig
