@@ -1,6 +1,7 @@
 "The zero-shot protocol as a run: the things-like preset (shrunk to the tiny concept set) end to end, its controls, report and config checks."
 import json
 import numpy as np
+import torch
 import pytest
 from brain2image.config import get_preset, validate_config
 from brain2image.pipeline import run
@@ -48,3 +49,20 @@ def test_zero_shot_config_is_checked():
     with pytest.raises(ValueError, match=r"generation'\]: unknown key\(s\) \['size'\]"): validate_config(cfg)
     cfg = get_preset('quickstart'); cfg['split'] = 'zero_shot'      # a zero-shot split outside the protocol is refused
     with pytest.raises(ValueError, match="expected 'by_image'"): validate_config(cfg)
+
+
+def test_two_way_extractor_is_the_aligned_network(tmp_path):
+    "Generation's two-way runs in the features the EEG was aligned to: the same network and preprocessing as `image_features`."
+    import torchvision
+    from brain2image.image_classifier import images_to_tensor
+    from brain2image.image_features import features_from_model
+    from brain2image.synthetic_concepts import make_concepts
+    from brain2image.zero_shot import embedding_extractor
+    ds = make_concepts('tiny')
+    torch.manual_seed(0); torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / 'resnet18-f37072fd.pth')
+    name, f = embedding_extractor(ds, 'torchvision:resnet18', tmp_path)
+    assert name == 'torchvision:resnet18'
+    ims = ds.images[:3]
+    np.testing.assert_allclose(f(images_to_tensor(ims)).numpy(), features_from_model(ims, 'torchvision:resnet18', tmp_path),
+                               rtol=1e-3, atol=1e-4)
+    assert embedding_extractor(ds, str(tmp_path / 'features.pt')) is None        # a features file: no network to run
