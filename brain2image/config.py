@@ -47,8 +47,8 @@ PRESETS = {
     'synthetic-full-lite': _preset('The explorers at EEGCVPR40\'s scale in a few minutes on a laptop: synthetic-full\'s 40 classes and '
                                    '11,964 trials, at 16 channels and 100 Hz, a short encoder and VAE training, no confound probes.',
                                    dict(kind='synthetic', size='full', design='random', seed=0, n_chans=16, sfreq=100.0, n_times=50),
-                                   encoder=dict(_ENC, epochs=8, patience=0),
-                                   generators=dict(vae=dict(_GEN['vae'], epochs=4)),
+                                   encoder=dict(_ENC, epochs=15, patience=0),
+                                   generators=dict(vae=dict(_GEN['vae'], epochs=8)),
                                    evaluation=dict(_EVAL, judge_epochs=30, judge_folds=1, confounds=False, n_permutations=100, baselines=['lda']),
                                    data='embedded: generated on the fly'),
     'eegcvpr40': _preset('EEGCVPR40 (Spampinato et al., CVPR 2017), the paper\'s data: 6 subjects, 40 ImageNet classes, block '

@@ -100,8 +100,8 @@ def colors(self: LatentExplorer, by: str | None = None, # one of COLOR_BY (defau
     "Marker colour of every explored trial for colouring `by` (default: the menu's choice)."
     g, names = self.groups(by or self.color_by.value)
     pal = palette(len(names))
-    h = getattr(getattr(self, 'highlight', None), 'value', None) if by is None else None
-    if h is not None and h < len(names): pal = [c if i == h else '#d9d9d9' for i, c in enumerate(pal)]   # one group in colour, the rest grey
+    h = getattr(getattr(self, 'highlight', None), 'value', -1) if by is None else -1
+    if h is not None and 0 <= h < len(names): pal = [c if i == h else '#d9d9d9' for i, c in enumerate(pal)]   # one group in colour, the rest grey
     return [pal[i] for i in g]
 
 @patch
@@ -170,7 +170,7 @@ def _on_selection(self: LatentExplorer, change):
 def _build(self: LatentExplorer, color_by, width, height, thumb_size):
     import plotly.graph_objects as go
     self.color_by = W.Dropdown(options=list(self.COLOR_BY), value=color_by, description='colour by')
-    self.highlight = W.Dropdown(options=self._highlights(color_by), value=None, description='highlight', layout=W.Layout(width='260px'))
+    self.highlight = W.Dropdown(options=self._highlights(color_by), value=-1, description='highlight', layout=W.Layout(width='260px'))
     self._hover_text = hover = self._hover()                  # once: a hover shows its row, never rebuilds 12,000 strings
     colors = self.colors(color_by)
     self.figures, self._boxes = {}, {}
@@ -207,13 +207,13 @@ def _legend(self: LatentExplorer):
 def _highlights(self: LatentExplorer, by: str) -> list:
     "The highlight menu for colouring `by`: 'all', then each group (in name order, with its size)."
     g, names = self.groups(by); n = np.bincount(g, minlength=len(names))
-    return [('all', None)] + sorted([(f'{nm} ({c})', i) for i, (nm, c) in enumerate(zip(names, n))], key=lambda o: o[0].lower())
+    return [('all', -1)] + sorted([(f'{nm} ({c})', i) for i, (nm, c) in enumerate(zip(names, n))], key=lambda o: o[0].lower())
 
 @patch
 def _regroup(self: LatentExplorer, change=None):
     "Another colouring: its groups in the highlight menu (back to 'all'), then the colours."
     with self.highlight.hold_trait_notifications():
-        self.highlight.value = None; self.highlight.options = self._highlights(self.color_by.value)
+        self.highlight.value = -1; self.highlight.options = self._highlights(self.color_by.value)
     self._recolor()
 
 @patch

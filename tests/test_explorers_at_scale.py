@@ -80,3 +80,11 @@ def test_similarity_explorer_40_by_40(big):
     assert (ex.a.value, ex.b.value) == (int(o[3]), int(o[4])) and 'most alike' in ex.pair.value
     ex.order_by.value = 'shuffled'
     assert list(ex.figures['EEG features'].data[0].x) == [ds.class_names[i] for i in ex.orders['shuffled']]
+
+
+def test_highlight_menu_shows_all_not_blank(big):
+    ds, feats = big
+    lat = LatentExplorer(feats[:300], ds, trials=np.arange(300), embeddings={'EEG features': pca_2d(feats[:300])})
+    assert lat.highlight.label == 'all' and lat.highlight.value == -1      # a Dropdown shows a None value as an empty box
+    lat.highlight.value = 3; lat.color_by.value = 'run'
+    assert lat.highlight.label == 'all' and '#d9d9d9' not in lat.figures['EEG features'].data[0].marker.color   # no group greyed
