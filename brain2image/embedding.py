@@ -4,6 +4,7 @@
 
 # %% ../nbs/05d_embedding.ipynb #8aa49b33
 from __future__ import annotations
+import functools
 from pathlib import Path
 import numpy as np
 from .core import atomic_path
@@ -26,11 +27,9 @@ def content_key(features: np.ndarray) -> str:
     return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()[:16]
 
 # %% ../nbs/05d_embedding.ipynb #613eb532
-_UMAP_CACHED = []
-
+@functools.cache
 def enable_umap_cache() -> int:
     "Turn on numba's on-disk cache for umap-learn's compiled functions (once per process); returns how many were enabled."
-    if _UMAP_CACHED: return _UMAP_CACHED[0]
     n = 0
     try:
         import importlib
@@ -43,7 +42,6 @@ def enable_umap_cache() -> int:
                     try: v.enable_caching(); n += 1
                     except Exception: pass          # a function numba cannot cache compiles as before
     except Exception: pass                          # another numba: no cache, only slower
-    _UMAP_CACHED.append(n)
     return n
 
 def umap_embedding(features: np.ndarray, # [n, D]

@@ -16,8 +16,8 @@ from .data import EEGImageDataset
 
 # %% auto #0
 __all__ = ['MODEL_LIBRARIES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'image_name', 'image_names', 'features_from_file',
-           'model_weights_path', 'load_model', 'features_from_model', 'features_trained', 'ImageFeatures', 'images_key',
-           'extractor_id', 'image_features']
+           'model_weights_path', 'load_model', 'features_from_model', 'trained_image_network', 'features_trained',
+           'ImageFeatures', 'images_key', 'extractor_id', 'image_features']
 
 # %% ../nbs/05e_image_features.ipynb #7f3c21d4
 _IMG_EXT = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif', '.tif', '.tiff', '.jpe'}
@@ -302,15 +302,22 @@ def features_from_model(images, # uint8 [n, H, W, 3], a list of image files, or 
     return f.astype(np.float32)
 
 # %% ../nbs/05e_image_features.ipynb #b719f773
+def trained_image_network(ds: EEGImageDataset, # a dataset with labelled stimulus images (array or files)
+                          epochs: int = 15, size: int = 32, dim: int = 64, seed: int = 0, device=None,
+                         ) -> tuple:
+    "(`train_image_encoder`'s network trained on `ds`'s images, the dataset with its images as an array): the offline extractor."
+    from brain2image.image_classifier import train_image_encoder
+    if not ds.has_images: raise ValueError(f'{ds.source}: this dataset holds no stimulus images')
+    if not isinstance(ds.images, np.ndarray):           # files: read them (resized) into a copy, leaving `ds` as it is
+        ds = copy.copy(ds); ds.meta = dict(ds.meta); ds.load_images(size)
+    return train_image_encoder(ds, epochs=epochs, dim=dim, size=size, seed=seed, device=device).eval(), ds
+
 def features_trained(ds: EEGImageDataset, # a dataset with labelled stimulus images (array or files)
                      epochs: int = 15, size: int = 32, dim: int = 64, seed: int = 0, device=None,
                     ) -> np.ndarray:
     "Embeddings float32 [n_images, dim] of `ds`'s images from `train_image_encoder` trained on them."
-    from brain2image.image_classifier import train_image_encoder, image_embeddings
-    if not ds.has_images: raise ValueError(f'{ds.source}: this dataset holds no stimulus images')
-    if not isinstance(ds.images, np.ndarray):           # files: read them (resized) into a copy, leaving `ds` as it is
-        ds = copy.copy(ds); ds.meta = dict(ds.meta); ds.load_images(size)
-    net = train_image_encoder(ds, epochs=epochs, dim=dim, size=size, seed=seed, device=device)
+    from brain2image.image_classifier import image_embeddings
+    net, ds = trained_image_network(ds, epochs, size, dim, seed, device)
     return image_embeddings(net, ds, size=size).numpy().astype(np.float32)
 
 # %% ../nbs/05e_image_features.ipynb #805e5713

@@ -171,9 +171,8 @@ def embedding_extractor(ds: EEGImageDataset, # the dataset (its images train the
     import torch.nn.functional as F
     from brain2image.image_features import _is_model, load_model
     if source == 'trained':                    # the same network `image_features(ds, 'trained')` embedded the images with
-        from brain2image.image_classifier import train_image_encoder
-        if not isinstance(ds.images, np.ndarray): ds = copy.copy(ds); ds.meta = dict(ds.meta); ds.load_images(32)
-        net = train_image_encoder(ds, epochs=15, dim=64, size=32, seed=seed, device=device).eval()
+        from brain2image.image_features import trained_image_network
+        net, _ = trained_image_network(ds, seed=seed, device=device)
         dev = next(net.parameters()).device
         def f(x):
             with torch.no_grad(): return torch.cat([net(F.interpolate(b, size=(32, 32), mode='bilinear', antialias=True, align_corners=False).to(dev)).cpu()
@@ -216,7 +215,7 @@ def generate_zero_shot(ds: EEGImageDataset, # preprocessed trials with images an
                        progress: bool = False, say=None) -> dict:
     "Train the embedding -> image decoder on the training concepts, decode the test trials from each source, score and draw them."
     from brain2image.conditioning import StimulusBank, generate_images
-    from brain2image.recon_metrics import reconstruction_metrics
+    from brain2image.recon_metrics import feature_extractors, reconstruction_metrics
     from brain2image.vae import EEGVAE, VAEConfig, train_vae
     gen = check_generation({} if gen is None else gen); out = Path(out); say = say or (lambda *a, **k: None)
     cond = embedding_conditions(ds, features)
@@ -231,18 +230,25 @@ def generate_zero_shot(ds: EEGImageDataset, # preprocessed trials with images an
     bank = StimulusBank(ds, gen['image_size']); real = bank.targets(torch.from_numpy(te))
     sources = {'image embedding (ceiling)': cond[te], **{k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in embeddings.items()}}
     fakes = {k: generate_images(vae, c, 1, seed=seed)[:, 0] for k, c in sources.items()}    # the mean code: one image per trial
-    ex = {} if extractor is None else dict([extractor])
+    nets = {**feature_extractors(None, alexnet_weights, inception_weights), **({} if extractor is None else dict([extractor]))}
+    seen = {}                                  # every source is scored against the same real images: their features once
+    def once(n, f):
+        def g(x):
+            if not torch.equal(x, real): return f(x)
+            if n not in seen: seen[n] = f(x)
+            return seen[n]
+        return g
+    ex = {n: once(n, f) for n, f in nets.items()}
     rows, scores = [], {}
     for k, fake in fakes.items():
-        m = reconstruction_metrics(real, fake, alexnet_weights=alexnet_weights, inception_weights=inception_weights, extractors=ex, seed=seed,
-                                   groups=ds.labels[te])       # intervals resample whole concepts, as the retrieval's
+        m = reconstruction_metrics(real, fake, extractors=ex, seed=seed, groups=ds.labels[te])   # intervals resample whole concepts
         scores[k] = m
         rows += [dict(source=k, metric=n, **v) for n, v in m.items()]
     pick = np.linspace(0, len(te) - 1, min(gen['n_examples'], len(te))).astype(int)
     _save(plot_generation(real[pick], {k: v[pick] for k, v in fakes.items()}, 'test trials of unseen concepts: seen, then decoded'),
           out / 'figures' / 'zero_shot_generation.png')
     two = next((n for n in next(iter(scores.values())) if n.startswith('2-way')), None)
-    main = next(k for k in sources if k.startswith('EEG')) if any(k.startswith('EEG') for k in sources) else list(sources)[-1]
+    main = next((k for k in sources if k.startswith('EEG')), list(sources)[-1])
     r = scores[main]
     sentence = (f"decoded from EEG (unseen concepts): PixCorr {r['PixCorr']['value']:.3f} (pairs deranged: {r['PixCorr']['shuffled']:.3f}), SSIM {r['SSIM']['value']:.3f} "
                 f"(chance {r['SSIM']['chance']:.3f})" + (f", {two} {r[two]['value']:.3f} [{r[two]['ci_low']:.3f}, {r[two]['ci_high']:.3f}] (chance 0.5)" if two else '')
